@@ -1,0 +1,128 @@
+"""Writing the RIS layout, atomically: all writes go to a temporary copy renamed over the target.
+
+An interrupted write (Ctrl-C, a killed process, a full disk) therefore leaves
+the original file, and its .csv catalogue, exactly as they were.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+
+import h5py
+import numpy as np
+
+from ..errors import GpuclustError
+
+CATALOGUE_FIELDS = [
+    "Index", "network", "station", "channel", "dt_on", "dt_off", "dt_peak", "peak", "unit", "fs",
+    "delta", "npts", "STA", "LTA", "on", "off", "spec_start", "spec_stop",
+]
+
+
+def embed_axes(spec: np.ndarray, freqs: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(n, F, T) images -> (n, F+1, T+1) arrays with the axes stored inside, as the RIS layout has them."""
+    n, f, t = spec.shape
+    out = np.empty((n, f + 1, t + 1), np.float32)
+    out[:, :-1, 1:] = spec
+    out[:, :-1, 0] = freqs
+    out[:, -1, 1:] = times
+    out[:, -1, 0] = np.nan
+    return out
+
+
+class RISWriter:
+    """Create or append to a RIS file. Use as a context manager; the file appears only on success."""
+
+    def __init__(self, path, freqs, times, t_seg: float = 4.0, nfft: int = 256, trace_len: int = 199,
+                 append: bool = False, class_names: list[str] | None = None):
+        self.path = os.fspath(path)
+        self.freqs, self.times = np.asarray(freqs), np.asarray(times)
+        self.group = f"{t_seg:.1f}"
+        self.class_names = class_names
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp", dir=directory)
+        os.close(fd)
+        self.tmp_csv = self.tmp + ".csv"
+        exists = os.path.exists(self.path)
+        if append and exists:
+            shutil.copyfile(self.path, self.tmp)
+            if os.path.exists(self.path + ".csv"):
+                shutil.copyfile(self.path + ".csv", self.tmp_csv)
+        self.h5 = h5py.File(self.tmp, "a" if append and exists else "w")
+        g = self.h5.require_group(self.group)
+        g.attrs["T_seg (s)"] = t_seg
+        g.attrs["NFFT"] = nfft
+        shape = (len(self.freqs) + 1, len(self.times) + 1)
+        if "Spectrogram" in g:
+            if g["Spectrogram"].shape[1:] != shape:
+                self.abort()
+                raise GpuclustError(f"{self.path}: cannot append {shape} spectrograms to {g['Spectrogram'].shape[1:]}")
+        else:
+            d = g.create_dataset("Spectrogram", (0, *shape), np.float32, maxshape=(None, *shape), chunks=(20, *shape))
+            d.attrs.update(AmplUnits="(m/s)^2/Hz", FreqUnits="Hz", TimeUnits="s")
+            g.create_dataset("Trace", (0, trace_len), np.float32, maxshape=(None, trace_len), chunks=(256, trace_len))
+            g.create_dataset("Catalogue", (0,), h5py.string_dtype("utf-8"), maxshape=(None,), chunks=(1024,))
+            if class_names is not None:
+                lab = g.create_dataset("Label", (0,), np.int16, maxshape=(None,), chunks=(4096,))
+                lab.attrs["class_names"] = json.dumps(list(class_names))
+        self.g = g
+        self.n_written = 0
+
+    @property
+    def n_rows(self) -> int:
+        return self.g["Spectrogram"].shape[0]
+
+    def write(self, spec: np.ndarray, traces: np.ndarray, catalogue: list[dict], labels=None) -> None:
+        n = len(spec)
+        if not (len(traces) == len(catalogue) == n):
+            raise ValueError("spectrograms, traces and catalogue rows must be as many")
+        m = self.n_rows
+        start_index = m
+        for i, row in enumerate(catalogue):
+            row["Index"] = start_index + i
+        for name, data in (("Spectrogram", embed_axes(spec, self.freqs, self.times)), ("Trace", traces),
+                           ("Catalogue", np.array([json.dumps(r) for r in catalogue], dtype=object))):
+            d = self.g[name]
+            d.resize(m + n, axis=0)
+            d[m:] = data
+        if "Label" in self.g:
+            if labels is None:
+                raise ValueError("this file has ground-truth labels: pass labels")
+            self.g["Label"].resize(m + n, axis=0)
+            self.g["Label"][m:] = labels
+        new_file = not os.path.exists(self.tmp_csv)
+        with open(self.tmp_csv, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CATALOGUE_FIELDS + ["class"] * ("Label" in self.g),
+                               extrasaction="ignore")
+            if new_file:
+                w.writeheader()
+            w.writerows(catalogue)
+        self.n_written += n
+
+    def commit(self) -> None:
+        self.h5.flush()
+        self.h5.close()
+        if os.path.exists(self.tmp_csv):
+            os.replace(self.tmp_csv, self.path + ".csv")
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.h5.close()
+        finally:
+            for p in (self.tmp, self.tmp_csv):
+                if os.path.exists(p):
+                    os.remove(p)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()

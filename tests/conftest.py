@@ -1,0 +1,58 @@
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from gpuclust.backend import gpu_available
+
+
+def pytest_collection_modifyitems(config, items):
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU with CuPy")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def make_ris_file(path, m=50, f=87, t=100, group="4.0", nan_rows=(), seed=0):
+    """A file laid out exactly as RIS_FORMAT.md says, written with h5py alone (not gpuclust's writer)."""
+    rng = np.random.default_rng(seed)
+    freqs = np.linspace(3.125, 19.921875, f)
+    times = np.arange(t) * 0.04
+    x = np.empty((m, f + 1, t + 1), np.float32)
+    x[:, :-1, 1:] = rng.random((m, f, t)) * 1e-12
+    x[:, :-1, 0] = freqs
+    x[:, -1, 1:] = times
+    x[:, -1, 0] = np.nan
+    for r in nan_rows:
+        x[r, 5, 7] = np.nan
+    with h5py.File(path, "w") as h5:
+        g = h5.create_group(group)
+        g.attrs["T_seg (s)"] = float(group)
+        g.attrs["NFFT"] = 256
+        d = g.create_dataset("Spectrogram", data=x, chunks=(min(20, m), f + 1, t + 1), maxshape=(None, f + 1, t + 1))
+        d.attrs.update(AmplUnits="(m/s)^2/Hz", FreqUnits="Hz", TimeUnits="s")
+        g.create_dataset("Trace", data=rng.standard_normal((m, 199)).astype(np.float32))
+        cat = [json.dumps({"Index": i, "network": "XH", "station": f"DR{1 + i % 16:02d}", "channel": "HHZ",
+                           "dt_on": f"2015-01-01T00:{i // 60:02d}:{i % 60:02d}"}) for i in range(m)]
+        g.create_dataset("Catalogue", data=np.array(cat, dtype=object), dtype=h5py.string_dtype("utf-8"))
+    return x
+
+
+@pytest.fixture
+def ris_file(tmp_path):
+    path = tmp_path / "ris.h5"
+    raw = make_ris_file(path, nan_rows=(3, 17))
+    return path, raw
+
+
+@pytest.fixture(scope="session")
+def synth_file(tmp_path_factory):
+    """A small synthetic benchmark file, made once for the whole session."""
+    from gpuclust.data.synth import write_synthetic
+
+    path = tmp_path_factory.mktemp("synth") / "synth.h5"
+    write_synthetic(path, 1200, seed=3)
+    return path

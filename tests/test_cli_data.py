@@ -1,0 +1,31 @@
+"""The data commands as a user types them."""
+from click.testing import CliRunner
+
+from cli.commands import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_help_lists_every_command_and_version():
+    r = run("--help")
+    assert r.exit_code == 0
+    for cmd in ("synth", "spectrograms", "info"):
+        assert cmd in r.output
+    assert "0.1.0" in run("--version").output
+
+
+def test_synth_then_info(tmp_path):
+    out = tmp_path / "s.h5"
+    r = run("synth", out, "--rows", 64, "--seed", 1)
+    assert r.exit_code == 0, r.output
+    r = run("info", out)
+    assert r.exit_code == 0 and "64" in r.output and "ground truth" in r.output
+
+
+def test_bad_input_is_one_line_and_nonzero(tmp_path):
+    r = run("info", tmp_path / "missing.h5")
+    assert r.exit_code == 2
+    assert r.output.strip().count("\n") == 0 and "no such file" in r.output
+    assert "Traceback" not in r.output
