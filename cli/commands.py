@@ -96,3 +96,75 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
             counts = np.bincount(np.asarray(labels, dtype=np.int64))
             names = sf.class_names or [str(i) for i in range(len(counts))]
             click.echo("  ground truth: " + ", ".join(f"{n}={c}" for n, c in zip(names, counts)))
+
+
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                             show_default=True, help="Where to compute; auto picks a working GPU.")
+
+
+@cli.command()
+@click.argument("latents", type=existing_file)
+@click.option("--method", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
+              help="Full-covariance Gaussian mixture or K-means.")
+@click.option("-k", "--k", "k", type=click.IntRange(1), default=8, show_default=True, help="Number of clusters.")
+@click.option("--covariance-type", type=click.Choice(["full", "tied", "diag", "spherical"]), default="full",
+              show_default=True, help="Mixture covariance type.")
+@click.option("--n-init", type=click.IntRange(1), default=1, show_default=True, help="Restarts; the best is kept.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="cluster-out", show_default=True,
+              help="Directory for labels.csv and metrics.json.")
+@device_option
+@friendly
+def cluster(latents, method, k, covariance_type, n_init, seed, out, device):
+    """Cluster a latent file (HDF5 from `embed`, or .npy): labels.csv and metrics.json."""
+    from gpuclust.backend import resolve_backend
+    from gpuclust.clustering.api import cluster as run_cluster
+    from gpuclust.clustering.api import write_outputs
+    from gpuclust.latents_io import load_latents
+
+    lat = load_latents(latents)
+    backend = resolve_backend(device)
+    _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
+    write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
+    click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette {metrics['silhouette']:.3f}"
+               + (f", ARI {metrics['ari']:.3f}, NMI {metrics['nmi']:.3f}" if "ari" in metrics else ""))
+    click.echo(f"wrote {out}/labels.csv and {out}/metrics.json")
+
+
+@cli.command("select-k")
+@click.argument("latents", type=existing_file)
+@click.option("--k-min", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--k-max", type=click.IntRange(2), default=12, show_default=True)
+@click.option("--method", "methods", type=click.Choice(["gmm", "kmeans"]), multiple=True,
+              default=("gmm", "kmeans"), show_default=True, help="Repeat to sweep both.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="select-k-out", show_default=True)
+@device_option
+@friendly
+def select_k(latents, k_min, k_max, methods, seed, out, device):
+    """Sweep K: BIC/AIC (mixture), inertia, silhouette and gap (K-means); table, plot and a suggestion."""
+    import os
+
+    from tqdm import tqdm
+
+    from gpuclust.atomic import write_json
+    from gpuclust.backend import resolve_backend
+    from gpuclust.clustering.select_k import sweep
+    from gpuclust.errors import GpuclustError
+    from gpuclust.latents_io import load_latents
+    from gpuclust.plots.figures import k_selection_figure
+
+    if k_max <= k_min:
+        raise GpuclustError(f"--k-max ({k_max}) must exceed --k-min ({k_min})")
+    lat = load_latents(latents)
+    backend = resolve_backend(device)
+    x = backend.asarray(lat.z, dtype="float32" if backend.device == "cuda" else "float64")
+    ks = list(range(k_min, k_max + 1))
+    with tqdm(total=len(ks), desc="select-k", disable=None) as bar:
+        res = sweep(x, ks, methods, seed=seed, progress=bar.update)
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, "k_selection.json"), res)
+    k_selection_figure(res, os.path.join(out, "k_selection.png"))
+    for m, s in res["suggestion"].items():
+        click.echo(f"{m}: suggested K = {s['k']} ({s['why']})")
+    click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")

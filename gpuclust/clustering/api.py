@@ -1,0 +1,79 @@
+"""Cluster a latent set with one call, and write labels and metrics."""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from ..atomic import atomic_path, write_json
+from ..backend import Backend, to_numpy
+from ..errors import GpuclustError
+from .gmm import GaussianMixture
+from .kmeans import KMeans
+from .metrics import external_metrics, internal_metrics
+
+METHODS = ("gmm", "kmeans")
+
+
+def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
+            truth=None, n_init: int = 1, train_mask=None):
+    """Fit on z (or on the rows where train_mask is True) and label every row.
+
+    Returns (model, labels (N,) host, probabilities (N, K) host or None, metrics dict).
+    """
+    if method not in METHODS:
+        raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
+    x = backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64)
+    fit_x = x if train_mask is None else x[backend.asarray(train_mask)]
+    if method == "gmm":
+        model = GaussianMixture(k, covariance_type=covariance_type, random_state=seed, n_init=n_init,
+                                max_iter=300).fit(fit_x)
+        probs = model.predict_proba(x)
+        labels = probs.argmax(axis=1)
+        probs = to_numpy(probs)
+    else:
+        model = KMeans(k, n_init=n_init, random_state=seed).fit(fit_x)
+        labels, probs = model.predict(x), None
+    metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device}
+    metrics.update(internal_metrics(x, labels, k, seed=seed))
+    if method == "gmm":
+        metrics.update(bic=float(model.bic(x)), aic=float(model.aic(x)), converged=bool(model.converged_),
+                       n_iter=int(model.n_iter_))
+    else:
+        metrics.update(inertia=float(model.inertia_), n_iter=int(model.n_iter_))
+    labels = to_numpy(labels).astype(np.int64)
+    if truth is not None:
+        metrics.update(external_metrics(truth, labels))
+    return model, labels, probs, metrics
+
+
+def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None) -> None:
+    """labels.csv: row index, cluster, [max probability, per-cluster probabilities], catalogue columns."""
+    cat_cols = []
+    if catalogue:
+        cat_cols = [c for c in ("station", "network", "channel", "dt_on", "dt_peak", "dt_off") if c in catalogue[0]]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        head = ["row", "cluster"]
+        if probs is not None:
+            head += ["probability"] + [f"p{j}" for j in range(probs.shape[1])]
+        if truth is not None:
+            head += ["true_class"]
+        w.writerow(head + cat_cols)
+        for i in range(len(rows)):
+            line = [int(rows[i]), int(labels[i])]
+            if probs is not None:
+                line += [f"{probs[i].max():.4f}"] + [f"{p:.4f}" for p in probs[i]]
+            if truth is not None:
+                t = int(truth[i])
+                line += [class_names[t] if class_names and t < len(class_names) else t]
+            if catalogue:
+                line += [catalogue[i].get(c, "") for c in cat_cols]
+            w.writerow(line)
+
+
+def write_outputs(out_dir, rows, labels, probs, metrics, catalogue=None, truth=None, class_names=None) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    write_labels(os.path.join(out_dir, "labels.csv"), rows, labels, probs, catalogue, truth, class_names)
+    write_json(os.path.join(out_dir, "metrics.json"), metrics)

@@ -1,0 +1,70 @@
+"""Choosing K: BIC/AIC for the mixture; inertia, sampled silhouette and the gap statistic for K-means."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import array_namespace, to_numpy
+from .gmm import GaussianMixture
+from .kmeans import KMeans
+from .metrics import silhouette_samples
+
+
+def _log_wk(x, k, seed):
+    km = KMeans(k, n_init=1, random_state=seed).fit(x)
+    return math.log(max(km.inertia_, 1e-300)), km
+
+
+def sweep(x, k_values, methods=("gmm", "kmeans"), n_refs: int = 5, sample_size: int = 20000,
+          seed: int = 0, covariance_type: str = "full", progress=None) -> dict:
+    """Fit every K; return rows of scores and a suggested K per method with the reason.
+
+    The gap statistic (Tibshirani et al. 2001) compares log inertia with its mean
+    over `n_refs` uniform reference sets in the data's bounding box, on a sample.
+    """
+    xp = array_namespace(x)
+    rng = np.random.default_rng(seed)
+    n = len(x)
+    idx = xp.asarray(np.sort(rng.choice(n, min(n, sample_size), replace=False)))
+    xs = x[idx]
+    lo, hi = to_numpy(xs.min(axis=0)), to_numpy(xs.max(axis=0))
+    refs = [xp.asarray(rng.uniform(lo, hi, size=xs.shape), dtype=xs.dtype) for _ in range(n_refs)]
+    rows = []
+    for k in k_values:
+        row = {"k": int(k)}
+        if "gmm" in methods:
+            g = GaussianMixture(k, covariance_type=covariance_type, random_state=seed, max_iter=200).fit(x)
+            row["bic"], row["aic"] = float(g.bic(x)), float(g.aic(x))
+        if "kmeans" in methods:
+            km = KMeans(k, n_init=1, random_state=seed).fit(x)
+            row["inertia"] = km.inertia_
+            lab = km.predict(xs)
+            row["silhouette"] = float(silhouette_samples(xs, lab, k).mean()) if k > 1 else float("nan")
+            lw, _ = _log_wk(xs, k, seed)
+            ref = np.array([_log_wk(r, k, seed)[0] for r in refs])
+            row["gap"] = float(ref.mean() - lw)
+            row["gap_sd"] = float(ref.std() * math.sqrt(1 + 1 / n_refs))
+        rows.append(row)
+        if progress:
+            progress(1)
+    return {"rows": rows, "suggestion": suggest(rows)}
+
+
+def suggest(rows) -> dict:
+    out = {}
+    if rows and "bic" in rows[0]:
+        best = min(rows, key=lambda r: r["bic"])
+        out["gmm"] = {"k": best["k"], "why": "lowest BIC"}
+    if rows and "gap" in rows[0]:
+        pick = None
+        for a, b in zip(rows, rows[1:]):
+            if a["gap"] >= b["gap"] - b["gap_sd"]:
+                pick = a
+                break
+        if pick is not None:
+            out["kmeans"] = {"k": pick["k"], "why": "smallest K with gap(K) >= gap(K+1) - s(K+1) (Tibshirani)"}
+        else:
+            best = max(rows, key=lambda r: r["silhouette"])
+            out["kmeans"] = {"k": best["k"], "why": "highest silhouette (the gap rule chose none)"}
+    return out

@@ -1,0 +1,51 @@
+"""Latent files: the (N, D) latent vectors with the original row index of each (HDF5)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+from .atomic import atomic_path
+from .errors import GpuclustError
+
+
+@dataclass
+class Latents:
+    z: np.ndarray  # (N, D)
+    rows: np.ndarray  # (N,) row of each latent in the source spectrogram file
+    truth: np.ndarray | None = None  # ground-truth class per row, when the source has one
+    attrs: dict = field(default_factory=dict)
+
+
+def save_latents(path, lat: Latents) -> None:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5["latent"] = np.asarray(lat.z, np.float32)
+        h5["row"] = np.asarray(lat.rows, np.int64)
+        if lat.truth is not None:
+            h5["truth"] = np.asarray(lat.truth, np.int64)
+        for k, v in lat.attrs.items():
+            h5.attrs[k] = v
+
+
+def load_latents(path) -> Latents:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise GpuclustError(f"{path}: no such file")
+    if path.endswith(".npy"):
+        z = np.load(path)
+        if z.ndim != 2:
+            raise GpuclustError(f"{path}: latents must be 2-D (samples, dims), got shape {z.shape}")
+        return Latents(z, np.arange(len(z)))
+    if not h5py.is_hdf5(path):
+        raise GpuclustError(f"{path}: not an HDF5 latent file (or a .npy array)")
+    with h5py.File(path, "r") as h5:
+        if "latent" not in h5:
+            raise GpuclustError(f"{path}: no 'latent' dataset (is this a file written by gpuclust embed?)")
+        z = h5["latent"][:]
+        if z.ndim != 2:
+            raise GpuclustError(f"{path}: 'latent' must be 2-D (samples, dims), got shape {z.shape}")
+        rows = h5["row"][:] if "row" in h5 else np.arange(len(z))
+        truth = h5["truth"][:] if "truth" in h5 else None
+        return Latents(z, rows, truth, dict(h5.attrs))

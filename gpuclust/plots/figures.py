@@ -1,0 +1,120 @@
+"""The figures seismologists use (all PNG): loss, t-SNE map, gallery, K selection, time series, confusion."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from .style import palette, plt, save
+
+
+def loss_figure(history: list[dict], path, title="Autoencoder training") -> None:
+    """Training and validation loss per epoch (the reference's loss figures)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ep = [h["epoch"] for h in history]
+    ax.plot(ep, [h["train_loss"] for h in history], "o-", color=palette(2)[0], label="training")
+    if any(h.get("val_loss") is not None for h in history):
+        ax.plot(ep, [h["val_loss"] for h in history], "s--", color=palette(2)[1], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (MSE)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    save(fig, path)
+
+
+def tsne_figure(xy, labels, k: int, path, title="t-SNE of the latent space") -> None:
+    """t-SNE map coloured by cluster beside a histogram of cluster sizes (the study's figures 3-4)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.4, 1]})
+    cols = palette(k)
+    size = max(0.5, min(8.0, 4000 / max(len(xy), 1)))
+    for j in range(k):
+        m = labels == j
+        a.scatter(xy[m, 0], xy[m, 1], s=size, color=cols[j], label=f"cluster {j}", alpha=0.7, linewidths=0)
+    a.set_xlabel("t-SNE 1")
+    a.set_ylabel("t-SNE 2")
+    a.set_title(title)
+    a.legend(markerscale=max(1, 6 / size), fontsize=8, loc="best", frameon=True)
+    counts = np.bincount(labels, minlength=k)
+    b.bar(np.arange(k), counts, color=cols)
+    b.set_xlabel("cluster")
+    b.set_ylabel("number of events")
+    b.set_title("cluster sizes")
+    b.set_xticks(np.arange(k))
+    save(fig, path)
+
+
+def k_selection_figure(result: dict, path) -> None:
+    rows = result["rows"]
+    ks = [r["k"] for r in rows]
+    panels = [(key, label) for key, label in (("bic", "BIC"), ("aic", "AIC"), ("inertia", "inertia"),
+                                              ("silhouette", "silhouette"), ("gap", "gap statistic"))
+              if key in rows[0]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        y = [r[key] for r in rows]
+        if key == "gap":
+            ax.errorbar(ks, y, yerr=[r["gap_sd"] for r in rows], fmt="o-", color=palette(1)[0])
+        else:
+            ax.plot(ks, y, "o-", color=palette(1)[0])
+        ax.set_xlabel("K (clusters)")
+        ax.set_ylabel(label)
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    for m, s in result.get("suggestion", {}).items():
+        for ax, (key, _) in zip(axes[0], panels):
+            if (m == "gmm" and key in ("bic", "aic")) or (m == "kmeans" and key not in ("bic", "aic")):
+                ax.axvline(s["k"], color="grey", ls=":", label=f"suggested K={s['k']}")
+                ax.legend(fontsize=7)
+    fig.suptitle("Choosing K")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def confusion_figure(cm: np.ndarray, class_names, path) -> None:
+    """Counts of true classes (rows) in each cluster (columns), rows normalised for the colour."""
+    frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * cm.shape[1], 1.0 + 0.45 * cm.shape[0]))
+    im = ax.imshow(frac, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if frac[i, j] < 0.6 else "black")
+    ax.set_xticks(range(cm.shape[1]))
+    ax.set_yticks(range(cm.shape[0]))
+    ax.set_yticklabels(class_names if class_names else range(cm.shape[0]), fontsize=8)
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("true class")
+    ax.set_title("Clusters against ground truth")
+    fig.colorbar(im, ax=ax, label="fraction of the class")
+    save(fig, path)
+
+
+def temporal_figure(catalogue, labels, k: int, path, max_stations: int = 6) -> bool:
+    """Daily class counts over time, one panel per station (the busiest few). False if no times."""
+    times, stations = [], []
+    for c in catalogue:
+        t = c.get("dt_on") or c.get("dt_peak")
+        if not t:
+            return False
+        times.append(dt.datetime.fromisoformat(str(t).rstrip("Z")))
+        stations.append(c.get("station", "?"))
+    stations = np.array(stations)
+    names, counts = np.unique(stations, return_counts=True)
+    top = names[np.argsort(-counts)][:max_stations]
+    days = np.array([t.date().toordinal() for t in times])
+    bins = np.arange(days.min(), days.max() + 2, max(1, (days.max() - days.min() + 1) // 60))
+    fig, axes = plt.subplots(len(top), 1, figsize=(9, 1.6 * len(top) + 0.8), sharex=True, squeeze=False)
+    cols = palette(k)
+    for ax, st in zip(axes[:, 0], top):
+        m = stations == st
+        stack = [np.histogram(days[m & (labels == j)], bins)[0] for j in range(k)]
+        centres = [dt.date.fromordinal(int(b)) for b in bins[:-1]]
+        ax.stackplot(centres, stack, colors=cols, labels=[f"cluster {j}" for j in range(k)])
+        ax.set_ylabel(f"{st}\nevents/bin", fontsize=8)
+    axes[0, 0].legend(ncol=min(k, 8), fontsize=7, loc="upper left", bbox_to_anchor=(0, 1.5))
+    axes[-1, 0].set_xlabel("date")
+    fig.suptitle("Events per cluster over time, by station", y=1.02)
+    save(fig, path)
+    return True

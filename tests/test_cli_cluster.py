@@ -1,0 +1,46 @@
+"""`gpuclust cluster` and `gpuclust select-k` on a latent file."""
+import csv
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from sklearn.datasets import make_blobs
+
+from cli.commands import cli
+from gpuclust.latents_io import Latents, save_latents
+
+
+def latent_file(tmp_path, n=600):
+    z, y = make_blobs(n, 4, centers=3, random_state=0)
+    path = tmp_path / "lat.h5"
+    save_latents(path, Latents(z.astype(np.float32), np.arange(n) * 2 + 1, y))
+    return path
+
+
+def test_cluster_writes_labels_with_row_index_and_metrics(tmp_path):
+    lat = latent_file(tmp_path)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["cluster", str(lat), "--k", "3", "--out", str(out), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(out / "labels.csv")))
+    assert [int(r["row"]) for r in rows[:3]] == [1, 3, 5]  # original rows, not positions
+    assert {"cluster", "probability", "p0", "p2", "true_class"} <= set(rows[0])
+    m = json.load(open(out / "metrics.json"))
+    assert m["ari"] > 0.99 and m["k"] == 3 and len(m["cluster_sizes"]) == 3
+
+
+def test_cluster_k_larger_than_data_is_a_clear_error(tmp_path):
+    lat = latent_file(tmp_path, n=5)
+    r = CliRunner().invoke(cli, ["cluster", str(lat), "--k", "8", "--method", "kmeans", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "only 5 samples" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o" / "labels.csv").exists()
+
+
+def test_select_k_writes_table_plot_and_suggestion(tmp_path):
+    lat = latent_file(tmp_path)
+    out = tmp_path / "k"
+    r = CliRunner().invoke(cli, ["select-k", str(lat), "--k-min", "2", "--k-max", "5", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "suggested K = 3" in r.output
+    assert (out / "k_selection.png").stat().st_size > 10_000
+    assert len(json.load(open(out / "k_selection.json"))["rows"]) == 4
