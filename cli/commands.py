@@ -120,7 +120,7 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, device):
     from gpuclust.backend import resolve_backend
     from gpuclust.clustering.api import cluster as run_cluster
     from gpuclust.clustering.api import write_outputs
-    from gpuclust.latents_io import load_latents
+    from gpuclust.latents import load_latents
 
     lat = load_latents(latents)
     backend = resolve_backend(device)
@@ -151,7 +151,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     from gpuclust.backend import resolve_backend
     from gpuclust.clustering.select_k import sweep
     from gpuclust.errors import GpuclustError
-    from gpuclust.latents_io import load_latents
+    from gpuclust.latents import load_latents
     from gpuclust.plots.figures import k_selection_figure
 
     if k_max <= k_min:
@@ -168,3 +168,36 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     for m, s in res["suggestion"].items():
         click.echo(f"{m}: suggested K = {s['k']} ({s['why']})")
     click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")
+
+
+@cli.command()
+@click.option("--sizes", default="10000,100000,427798", show_default=True,
+              help="Comma-separated numbers of latent vectors.")
+@click.option("-k", "--k", "k", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--dims", type=click.IntRange(1), default=9, show_default=True, help="Latent dimensions.")
+@click.option("--iters", type=click.IntRange(1), default=20, show_default=True, help="EM iterations timed.")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True, help="Median of this many runs.")
+@click.option("--tsne-size", type=click.IntRange(0), default=5000, show_default=True,
+              help="Points for the t-SNE comparison (0 skips it).")
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="bench-out", show_default=True)
+@friendly
+def bench(sizes, k, dims, iters, repeats, tsne_size, out):
+    """Clustering speed, CPU against GPU, in one run: mixture, K-means and t-SNE; table, JSON, plot."""
+    import os
+
+    from gpuclust.atomic import write_json
+    from gpuclust.bench import bench_figure, run_bench, table
+    from gpuclust.errors import GpuclustError
+
+    try:
+        ns = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise GpuclustError(f"--sizes must be comma-separated integers, got {sizes!r}")
+    if not ns or min(ns) < 2 * k:
+        raise GpuclustError(f"--sizes must be at least 2 x K = {2 * k} each")
+    res = run_bench(ns, k, dims, iters, repeats, tsne_size, progress=lambda m: click.echo(m, err=True))
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, "bench.json"), res)
+    bench_figure(res, os.path.join(out, "bench.png"))
+    click.echo(table(res))
+    click.echo(f"wrote {out}/bench.json and {out}/bench.png")

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from sklearn.datasets import make_blobs
 
 from cli.commands import cli
-from gpuclust.latents_io import Latents, save_latents
+from gpuclust.latents import Latents, save_latents
 
 
 def latent_file(tmp_path, n=600):

@@ -17,7 +17,7 @@ def normalise(x, method: str = "l2", inplace: bool = False):
     With inplace=True the batch itself is overwritten (saves a copy of a freshly read batch).
     """
     xp = array_namespace(x)
-    if method == "none":
+    if method == "none" or x.shape[0] == 0:
         return x
     if method not in NORMALISATIONS:
         raise GpuclustError(f"unknown normalisation {method!r}: use one of {', '.join(NORMALISATIONS)}")

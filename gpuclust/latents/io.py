@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import GpuclustError
+from ..atomic import atomic_path
+from ..errors import GpuclustError
 
 
 @dataclass

@@ -1,0 +1,32 @@
+"""Encode every usable row of a spectrogram file, in file order, in batches."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.loader import iter_batches
+from ..data.spectrograms import SpectrogramFile
+
+
+@torch.no_grad()
+def encode_rows(model, sf: SpectrogramFile, rows, norm: str = "l2", device: str = "cpu", batch_size: int = 1024,
+                progress=None) -> torch.Tensor:
+    """Latents (len(rows), D) on `device`, in the order of the sorted rows."""
+    model.eval()
+    rows = np.sort(np.asarray(rows))
+    out = None
+    pos = 0
+    use_amp = device == "cuda"
+    for idx, x in iter_batches(sf, rows, batch_size, norm=norm, shuffle=False):
+        xb = torch.from_numpy(x).unsqueeze(1)
+        if device == "cuda":
+            xb = xb.pin_memory().to(device, non_blocking=True)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+            z = model.encode(xb).float()
+        if out is None:
+            out = torch.empty((len(rows), z.shape[1]), dtype=torch.float32, device=device)
+        out[pos:pos + len(idx)] = z
+        pos += len(idx)
+        if progress:
+            progress(len(idx))
+    return out
