@@ -28,7 +28,7 @@ def tsne_figure(xy, labels, k: int, path, title="t-SNE of the latent space") -> 
     """t-SNE map coloured by cluster beside a histogram of cluster sizes (the study's figures 3-4)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.4, 1]})
     cols = palette(k)
-    size = max(0.5, min(8.0, 4000 / max(len(xy), 1)))
+    size = max(1.5, min(12.0, 15000 / max(len(xy), 1)))
     for j in range(k):
         m = labels == j
         a.scatter(xy[m, 0], xy[m, 1], s=size, color=cols[j], label=f"cluster {j}", alpha=0.7, linewidths=0)

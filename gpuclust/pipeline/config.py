@@ -1,0 +1,114 @@
+"""The run configuration: defaults < a config file (TOML or YAML) < options given on the command line."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from ..errors import GpuclustError
+
+
+@dataclass
+class RunConfig:
+    # data
+    data: str | None = None  # None: the built-in synthetic benchmark, generated on first use
+    group: str | None = None
+    dataset: str | None = None
+    freqs_dataset: str | None = None
+    times_dataset: str | None = None
+    labels_dataset: str | None = None
+    synth_rows: int = 6000
+    norm: str = "l2"
+    bad_rows: str = "skip"
+    split: list = field(default_factory=lambda: [0.7, 0.2, 0.1])
+    # encoder
+    model: str = "ae"
+    latent_dim: int = 9
+    unet_skips: str = "all"
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 1e-3
+    patience: int = 10
+    memory_budget_gb: float = 4.0
+    # DEC
+    dec: bool = False
+    dec_gamma: float = 1e-3
+    dec_tol: float = 0.003
+    dec_epochs: int = 10
+    # clustering
+    method: str = "gmm"
+    k: int | str = 8  # or "auto"
+    k_max: int = 12
+    covariance_type: str = "full"
+    n_init: int = 2
+    # t-SNE
+    tsne_max_points: int | None = None  # None: 5,000 on CPU, 100,000 on GPU
+    # running
+    device: str = "auto"
+    seed: int = 0
+    out: str | None = None
+    quiet: bool = False
+
+    def validate(self) -> "RunConfig":
+        choices = {"norm": ("l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"), "model": ("ae", "unet"),
+                   "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
+                   "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise GpuclustError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        if isinstance(self.k, str):
+            if self.k != "auto":
+                try:
+                    self.k = int(self.k)
+                except ValueError:
+                    raise GpuclustError(f"k must be a whole number or 'auto', got {self.k!r}")
+        if isinstance(self.k, int) and self.k < 1:
+            raise GpuclustError(f"k must be at least 1, got {self.k}")
+        for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs"):
+            if int(getattr(self, name)) < 1:
+                raise GpuclustError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise GpuclustError(f"lr must be positive, got {self.lr}")
+        if len(self.split) != 3:
+            raise GpuclustError(f"split must be three fractions (train, validation, test), got {self.split}")
+        return self
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def read_config_file(path) -> dict:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise GpuclustError(f"{path}: no such config file")
+    try:
+        if path.endswith(".toml"):
+            import tomllib
+
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        elif path.endswith((".yaml", ".yml")):
+            import yaml
+
+            with open(path) as fh:
+                raw = yaml.safe_load(fh) or {}
+        else:
+            raise GpuclustError(f"{path}: config files must end in .toml, .yaml or .yml")
+    except GpuclustError:
+        raise
+    except Exception as e:
+        raise GpuclustError(f"{path}: cannot parse config ({type(e).__name__}: {e})".replace("\n", " "))
+    if not isinstance(raw, dict):
+        raise GpuclustError(f"{path}: the config must be a table of option = value")
+    return {k.replace("-", "_"): v for k, v in raw.items()}
+
+
+def make_config(file: str | None = None, **given) -> RunConfig:
+    """Defaults, overridden by the file, overridden by the options given (None means not given)."""
+    values = read_config_file(file) if file else {}
+    values.update({k: v for k, v in given.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise GpuclustError(f"unknown config option(s): {', '.join(unknown)}")
+    return RunConfig(**values).validate()

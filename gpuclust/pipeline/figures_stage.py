@@ -1,0 +1,75 @@
+"""All figures of a run, from the files the earlier stages wrote."""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+import torch
+
+from ..clustering.metrics import confusion
+from ..data.loader import load_rows
+from ..latents import load_latents
+from ..models import decode_only
+from ..plots.figures import confusion_figure, temporal_figure, tsne_figure
+from ..plots.gallery import cluster_gallery, pick_examples
+from ..training.checkpoint import load_model
+from .stages import _labels, open_data
+
+
+def figures_stage(cfg, run, backend, log) -> dict:
+    lat = load_latents(run.file("latents.h5"))
+    labels = _labels(run)
+    k = int(max(labels.max() + 1, len(np.load(run.file("centres.npy")))))
+    made = []
+    with open(run.file("tsne.csv")) as fh:
+        rows = list(csv.DictReader(fh))
+    xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+    tl = np.array([int(r["cluster"]) for r in rows])
+    tsne_figure(xy, tl, k, run.file("tsne.png"),
+                title=f"t-SNE of {cfg.model.upper()}{'+DEC' if cfg.dec else ''} latents, {cfg.method} K={k}")
+    made.append("tsne.png")
+    if lat.truth is not None:
+        with open_data(cfg) as sf:
+            names = sf.class_names
+        confusion_figure(confusion(lat.truth, labels), names, run.file("confusion.png"))
+        made.append("confusion.png")
+    made += gallery(cfg, run, backend, lat, labels, k)
+    with open_data(cfg) as sf:
+        cat = sf.catalogue(lat.rows)
+    if cat and temporal_figure(cat, labels, k, run.file("temporal.png")):
+        made.append("temporal.png")
+    return {"figures": made}
+
+
+def gallery(cfg, run, backend, lat, labels, k) -> list[str]:
+    centres = np.load(run.file("centres.npy")).astype(np.float32)
+    ckpt = "encoder_dec.pt" if cfg.dec else "best.pt"
+    model, _ = load_model(run.file("checkpoints", ckpt), backend.device)
+    model.eval()
+    with torch.no_grad():
+        decoded = decode_only(model, torch.as_tensor(centres, device=backend.device)).float().cpu().numpy()[:, 0]
+    os.makedirs(run.file("gallery"), exist_ok=True)
+    made = []
+    with open_data(cfg) as sf:
+        fs = 50.0
+        cat0 = sf.catalogue([int(lat.rows[0])])
+        if cat0 and "fs" in cat0[0]:
+            fs = float(cat0[0]["fs"])
+        rng = np.random.default_rng(cfg.seed)
+        for j in range(k):
+            members = np.flatnonzero(labels == j)
+            if members.size == 0:
+                continue
+            dist = np.linalg.norm(lat.z[members] - centres[j], axis=1)
+            pick = pick_examples(dist)
+            ex_rows = lat.rows[members[pick]]
+            sample = members if members.size <= 2000 else rng.choice(members, 2000, replace=False)
+            mean_img = load_rows(sf, np.sort(lat.rows[sample]), cfg.norm).mean(axis=0)
+            examples = load_rows(sf, ex_rows, cfg.norm)
+            traces = sf.traces(ex_rows)
+            name = f"gallery/cluster{j:02d}.png"
+            cluster_gallery(j, k, mean_img, decoded[j] if j < len(decoded) else None, examples, ex_rows,
+                            dist[pick], traces, sf.freqs, sf.times, fs, run.file(name))
+            made.append(name)
+    return made

@@ -1,0 +1,87 @@
+"""`gpuclust run`: data -> split -> train -> (DEC) -> embed -> cluster -> t-SNE -> figures -> report.
+
+Each stage finishes by recording itself in stages.json; `resume=True` skips
+stages that finished with the same inputs and whose outputs exist, and
+training resumes from its last per-epoch checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from ..atomic import write_json
+from ..backend import Backend
+from .config import RunConfig
+from .figures_stage import figures_stage
+from .rundir import RunDir, fingerprint
+from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_default_data, train_stage,
+                     tsne_stage)
+
+
+def environment(backend: Backend) -> dict:
+    def v(p):
+        try:
+            return version(p)
+        except PackageNotFoundError:
+            return None
+
+    import torch
+
+    env = {"gpuclust": v("gpuclust"), "python": platform.python_version(), "machine": platform.node(),
+           "device": backend.device, "torch": torch.__version__, "numpy": v("numpy"), "scikit-learn": v("scikit-learn"),
+           "openTSNE": v("openTSNE"), "cupy": v("cupy-cuda12x") or v("cupy-cuda13x"),
+           "cuml": v("cuml-cu12") or v("cuml-cu13")}
+    if backend.device == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env
+
+
+def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print) -> dict:
+    """Run every stage; returns a summary (paths, headline metrics, seconds per stage)."""
+    from ..report import build_report
+
+    if cfg.out is None:
+        cfg.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    run_dir = RunDir(cfg.out, resume)
+    if cfg.data is None:
+        cfg.data = ensure_default_data(cfg, log)
+    write_json(run_dir.file("config.json"), cfg.as_dict())
+    write_json(run_dir.file("environment.json"), environment(backend))
+    c = cfg.as_dict()
+    keys = {
+        "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows"],
+        "train": ["norm", "model", "latent_dim", "unet_skips", "epochs", "batch_size", "lr", "patience"],
+        "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
+        "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init"],
+        "tsne": ["tsne_max_points"], "figures": [],
+    }
+    stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
+              ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
+              ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
+              ("embed", lambda: embed_stage(cfg, run_dir, backend, log), ["latents.h5"]),
+              ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log), ["labels.csv", "metrics.json"]),
+              ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
+              ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
+    upstream = {}
+    for name, fn, outputs in stages:
+        if name == "dec" and not cfg.dec:
+            continue
+        upstream.update({k: c[k] for k in keys[name]})
+        fp = fingerprint(upstream)  # a stage is valid only if nothing it depends on changed
+        if resume and run_dir.done(name, fp, outputs):
+            log(f"[{name}] already complete, skipped")
+            continue
+        log(f"[{name}] ...")
+        t = time.perf_counter()
+        info = fn()
+        run_dir.finish(name, fp, time.perf_counter() - t, info=info)
+    t = time.perf_counter()
+    report = build_report(run_dir.path)
+    run_dir.finish("report", "always", time.perf_counter() - t)
+    import json
+
+    with open(run_dir.file("metrics.json")) as fh:
+        metrics = json.load(fh)
+    return {"run_dir": run_dir.path, "report": report, "metrics": metrics, "seconds": run_dir.seconds()}

@@ -1,0 +1,197 @@
+"""The stages of `gpuclust run`, each reading what the previous ones wrote in the run directory."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_path, write_json
+from ..backend import Backend
+from ..clustering.api import cluster, write_outputs
+from ..data.loader import usable_rows
+from ..data.spectrograms import open_spectrograms
+from ..data.splits import make_splits
+from ..errors import GpuclustError
+from ..latents import Latents, load_latents, save_latents
+from ..latents.encode import encode_rows
+from ..latents.handoff import to_array
+from ..models import build_model
+from ..training.checkpoint import load_model
+from ..training.sources import make_source
+from ..training.trainer import TrainConfig, train_autoencoder
+from .config import RunConfig
+
+
+def default_data_path(rows: int, seed: int) -> str:
+    root = os.environ.get("GPUCLUST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gpuclust")
+    return os.path.join(root, f"synthetic-{rows}-seed{seed}.h5")
+
+
+def ensure_default_data(cfg: RunConfig, log) -> str:
+    """The built-in dataset: the synthetic benchmark, generated once and cached."""
+    from ..data.synth import write_synthetic
+
+    path = default_data_path(cfg.synth_rows, cfg.seed)
+    if not os.path.exists(path):
+        log(f"generating the built-in synthetic dataset ({cfg.synth_rows} spectrograms) at {path}")
+        write_synthetic(path, cfg.synth_rows, seed=cfg.seed)
+    return path
+
+
+def open_data(cfg: RunConfig):
+    return open_spectrograms(cfg.data, cfg.group, cfg.dataset, cfg.freqs_dataset, cfg.times_dataset,
+                             cfg.labels_dataset)
+
+
+def data_stage(cfg: RunConfig, run, log) -> dict:
+    """Usable rows and the seeded split, saved as splits.npz (original row indices)."""
+    with open_data(cfg) as sf:
+        rows, n_bad = usable_rows(sf, cfg.bad_rows)
+        sp = make_splits(rows, cfg.split, cfg.seed)
+        if n_bad:
+            log(f"skipped {n_bad} row(s) with NaN or inf")
+        with atomic_path(run.file("splits.npz")) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **sp.as_dict())
+        labels = sf.labels()
+        return {"file": os.path.abspath(cfg.data), "layout": sf.layout, "dataset": sf.dataset,
+                "rows": sf.n_rows, "bad_rows": n_bad, "image": list(sf.shape),
+                "train": len(sp.train), "validation": len(sp.val), "test": len(sp.test),
+                "ground_truth": labels is not None, "class_names": sf.class_names,
+                "catalogue": sf.catalogue_dataset is not None, "traces": sf.trace_dataset is not None}
+
+
+def load_splits(run) -> dict:
+    with np.load(run.file("splits.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+def model_config(cfg: RunConfig, shape) -> dict:
+    if cfg.model == "ae":
+        return {"arch": "ae", "input_shape": list(shape), "latent_dim": cfg.latent_dim,
+                "channels": [8, 16, 32, 64, 128]}
+    return {"arch": "unet", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "base": 8,
+            "skips": cfg.unet_skips, "dropout": 0.1}
+
+
+def train_stage(cfg: RunConfig, run, backend: Backend, resume: bool, log) -> dict:
+    from ..plots.figures import loss_figure
+
+    sp = load_splits(run)
+    with open_data(cfg) as sf:
+        budget = cfg.memory_budget_gb * 2**30
+        train = make_source(sf, sp["train"], cfg.norm, backend.device, budget)
+        val = make_source(sf, sp["val"], cfg.norm, backend.device, budget)
+        torch.manual_seed(cfg.seed)
+        model = build_model(model_config(cfg, sf.shape))
+        tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience,
+                         seed=cfg.seed, quiet=cfg.quiet)
+        hist = train_autoencoder(model, train, val, tc, run.file("checkpoints"), backend.device, resume=resume)
+    loss_figure(hist, run.file("loss.png"), title=f"{cfg.model.upper()} training")
+    return {"epochs": len(hist), "final_train_loss": hist[-1]["train_loss"], "final_val_loss": hist[-1]["val_loss"],
+            "best_val_loss": min(h["val_loss"] if h["val_loss"] is not None else h["train_loss"] for h in hist),
+            "samples_per_s": float(np.median([h["samples_per_s"] for h in hist]))}
+
+
+def _encode(cfg, run, backend, model):
+    sp = load_splits(run)
+    rows = np.sort(np.concatenate([sp["train"], sp["val"], sp["test"]]))
+    with open_data(cfg) as sf:
+        z = encode_rows(model, sf, rows, cfg.norm, backend.device)
+        truth = sf.labels(rows)
+    return rows, z, truth, sp
+
+
+def dec_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
+    """DEC on top of the trained encoder, centres from the chosen clusterer on the training latents."""
+    from ..models.dec import DEC
+    from ..training.dec import train_dec
+
+    model, _ = load_model(run.file("checkpoints", "best.pt"), backend.device)
+    rows, z, _, sp = _encode(cfg, run, backend, model)
+    train_mask = np.isin(rows, sp["train"])
+    k = int(cfg.k) if cfg.k != "auto" else 8
+    fitted, _, _, _ = cluster(to_array(z), cfg.method, k, backend, cfg.seed, cfg.covariance_type,
+                              train_mask=train_mask)
+    centres = fitted.means_ if cfg.method == "gmm" else fitted.cluster_centers_
+    dec = DEC(model, torch.as_tensor(np.asarray(centres.get() if hasattr(centres, "get") else centres),
+                                     dtype=torch.float32, device=backend.device))
+    with open_data(cfg) as sf:
+        train = make_source(sf, sp["train"], cfg.norm, backend.device, cfg.memory_budget_gb * 2**30)
+        hist = train_dec(dec, train, backend.device, cfg.dec_gamma, cfg.dec_tol, cfg.dec_epochs,
+                         batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, out_dir=run.file("checkpoints"),
+                         quiet=cfg.quiet)
+    write_json(run.file("dec_history.json"), hist)
+    from ..training.checkpoint import save_checkpoint
+
+    save_checkpoint(run.file("checkpoints", "encoder_dec.pt"),
+                    {"config": model.config, "model": dec.autoencoder.state_dict()})
+    return {"epochs": len(hist) - 1, "final_kl": hist[-1]["kl"]}
+
+
+def embed_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
+    ckpt = "encoder_dec.pt" if cfg.dec else "best.pt"
+    model, _ = load_model(run.file("checkpoints", ckpt), backend.device)
+    rows, z, truth, _ = _encode(cfg, run, backend, model)
+    arr = to_array(z)  # zero-copy: NumPy view on CPU, CuPy view on GPU
+    host = arr.get() if hasattr(arr, "get") else arr
+    save_latents(run.file("latents.h5"), Latents(host, rows, truth, {"model": cfg.model, "checkpoint": ckpt}))
+    return {"n": int(len(rows)), "dims": int(host.shape[1])}
+
+
+def cluster_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
+    from ..clustering.select_k import sweep
+    from ..plots.figures import k_selection_figure
+
+    lat = load_latents(run.file("latents.h5"))
+    sp = load_splits(run)
+    train_mask = np.isin(lat.rows, sp["train"])
+    k = cfg.k
+    if k == "auto":
+        x = backend.asarray(lat.z[train_mask], dtype=np.float32 if backend.device == "cuda" else np.float64)
+        hi = min(cfg.k_max, int(train_mask.sum()) - 1)
+        if hi < 3:
+            raise GpuclustError("too few training samples to choose K automatically; give --k")
+        res = sweep(x, range(2, hi + 1), (cfg.method,), seed=cfg.seed)
+        write_json(run.file("k_selection.json"), res)
+        k_selection_figure(res, run.file("k_selection.png"))
+        k = res["suggestion"][cfg.method]["k"]
+        log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
+    model, labels, probs, metrics = cluster(lat.z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type,
+                                            lat.truth, cfg.n_init, train_mask)
+    with open_data(cfg) as sf:
+        catalogue = sf.catalogue(lat.rows)
+        names = sf.class_names
+    centres = model.means_ if cfg.method == "gmm" else model.cluster_centers_
+    np.save(run.file("centres.npy"), np.asarray(centres.get() if hasattr(centres, "get") else centres))
+    metrics["fitted_on"] = "training split latents; every row labelled"
+    write_outputs(run.path, lat.rows, labels, probs, metrics, catalogue, lat.truth, names)
+    return {"k": int(k), **{m: metrics[m] for m in ("silhouette", "ari", "nmi", "accuracy") if m in metrics}}
+
+
+def tsne_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
+    import csv
+
+    from ..embedding.tsne import DEFAULT_MAX_POINTS_CPU, subsample, tsne
+
+    lat = load_latents(run.file("latents.h5"))
+    labels = _labels(run)
+    cap = cfg.tsne_max_points if cfg.tsne_max_points is not None else (
+        DEFAULT_MAX_POINTS_CPU if backend.device == "cpu" else 100_000)
+    idx = subsample(len(lat.z), cap, cfg.seed)
+    if len(idx) < len(lat.z):
+        log(f"t-SNE on a seeded sample of {len(idx)} of {len(lat.z)} latents (--tsne-max-points to change)")
+    xy = tsne(lat.z[idx], backend.device, cfg.seed)
+    with atomic_path(run.file("tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "x", "y", "cluster"])
+        for i, (a, b) in zip(idx, xy):
+            w.writerow([int(lat.rows[i]), f"{a:.4f}", f"{b:.4f}", int(labels[i])])
+    return {"points": int(len(idx))}
+
+
+def _labels(run) -> np.ndarray:
+    import csv
+
+    with open(run.file("labels.csv")) as fh:
+        return np.array([int(r["cluster"]) for r in csv.DictReader(fh)])

@@ -1,0 +1,103 @@
+"""One self-contained HTML page per run (figures embedded), plus the metrics.json machines read."""
+from __future__ import annotations
+
+import base64
+import glob
+import html
+import json
+import os
+
+from .atomic import write_text
+from .errors import GpuclustError
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f2f6fa}td:first-child,th:first-child{text-align:left}
+.headline{display:flex;gap:1em;flex-wrap:wrap}.card{background:#f2f6fa;border-radius:8px;padding:.6em 1em}
+.card b{display:block;font-size:1.5em}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
+.muted{color:#666;font-size:.9em}code{background:#f4f4f4;padding:0 .2em}
+"""
+
+FIGURES = [("loss.png", "Training and validation loss"), ("k_selection.png", "Choosing K"),
+           ("tsne.png", "t-SNE map and cluster sizes"), ("confusion.png", "Clusters against ground truth"),
+           ("temporal.png", "Events per cluster over time")]
+
+
+def _img(path: str, alt: str) -> str:
+    with open(path, "rb") as fh:
+        data = base64.b64encode(fh.read()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _load(run_dir, name, default=None):
+    p = os.path.join(run_dir, name)
+    if not os.path.exists(p):
+        return default
+    with open(p) as fh:
+        return json.load(fh)
+
+
+def _table(rows: list[list], head: list[str]) -> str:
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    return "" if v is None else str(v)
+
+
+def build_report(run_dir: str) -> str:
+    """Write run_dir/report.html and return its path."""
+    metrics = _load(run_dir, "metrics.json")
+    if metrics is None:
+        raise GpuclustError(f"{run_dir}: no metrics.json; is this a finished gpuclust run directory?")
+    config = _load(run_dir, "config.json", {})
+    env = _load(run_dir, "environment.json", {})
+    stages = _load(run_dir, "stages.json", {})
+    data = stages.get("data", {}).get("info", {})
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gpuclust report</title>"
+             f"<style>{CSS}</style></head><body>",
+             "<h1>gpuclust run report</h1>",
+             f"<p class='muted'>{html.escape(os.path.abspath(run_dir))} · device {html.escape(str(metrics.get('device')))}"
+             f" · gpuclust {html.escape(str(env.get('gpuclust', '')))}</p>"]
+    cards = [("clusters", metrics["k"]), ("events", metrics["n"]), ("silhouette", metrics.get("silhouette"))]
+    for key, label in (("ari", "ARI"), ("nmi", "NMI"), ("accuracy", "accuracy")):
+        if key in metrics:
+            cards.append((label + " vs truth", metrics[key]))
+    parts.append("<div class='headline'>" + "".join(f"<div class='card'>{html.escape(n)}<b>{_fmt(v)}</b></div>"
+                                                  for n, v in cards) + "</div>")
+    parts.append("<h2>Data</h2>" + _table([[k, v] for k, v in data.items()], ["", "value"]))
+    k = metrics["k"]
+    per = [[j, metrics["cluster_sizes"][j], metrics["silhouette_per_cluster"][j],
+            metrics["mean_distance_to_centre"][j]] for j in range(k)]
+    parts.append("<h2>Clusters</h2>" + _table(per, ["cluster", "events", "silhouette", "mean distance to centre"]))
+    overall = [[m, metrics[m]] for m in ("method", "silhouette", "calinski_harabasz", "davies_bouldin", "bic",
+                                         "aic", "inertia", "ari", "nmi", "accuracy", "fitted_on") if m in metrics]
+    parts.append(_table(overall, ["metric", "value"]))
+    parts.append("<h2>Figures</h2>")
+    for name, title in FIGURES:
+        p = os.path.join(run_dir, name)
+        if os.path.exists(p):
+            parts.append(f"<h3>{html.escape(title)}</h3>{_img(p, title)}")
+    gal = sorted(glob.glob(os.path.join(run_dir, "gallery", "cluster*.png")))
+    if gal:
+        parts.append("<h2>Cluster gallery</h2><p class='muted'>Mean spectrogram, the decoder's image of the "
+                     "centre, and members from nearest to farthest; waveforms below.</p>")
+        parts += [_img(p, os.path.basename(p)) for p in gal]
+    parts.append("<h2>Time per stage</h2>" + _table([[s, v.get("seconds")] for s, v in stages.items()],
+                                                   ["stage", "seconds"]))
+    parts.append("<h2>Configuration</h2>" + _table([[k_, v] for k_, v in config.items()], ["option", "value"]))
+    parts.append("<h2>Environment</h2>" + _table([[k_, v] for k_, v in env.items()], ["", ""]))
+    parts.append("</body></html>")
+    path = os.path.join(run_dir, "report.html")
+    write_text(path, "\n".join(parts))
+    return path
