@@ -281,3 +281,120 @@ def report(run_dir):
     from gpuclust.report import build_report
 
     click.echo(f"wrote {build_report(run_dir)}")
+
+
+@cli.command()
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@run_options
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[auto]")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML or YAML file of options.")
+@click.option("--resume", is_flag=True, help="Resume from the last per-epoch checkpoint in the directory.")
+@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bars.")
+@friendly
+def train(data, config_file, resume, **options):
+    """Train the encoder only: checkpoints, loss history (JSON) and loss figure in the output directory."""
+    from gpuclust.backend import resolve_backend
+    from gpuclust.pipeline.config import make_config
+    from gpuclust.pipeline.run import run as run_pipeline
+
+    cfg = make_config(config_file, data=data, **options)
+    backend = resolve_backend(cfg.device)
+    s = run_pipeline(cfg, backend, resume=resume, log=click.echo, until="train")
+    i = s["info"] or {}
+    click.echo(f"trained {cfg.model} for {i.get('epochs')} epoch(s): best validation MSE "
+               f"{i.get('best_val_loss', float('nan')):.4e}, {i.get('samples_per_s', 0):.0f} spectrograms/s")
+    click.echo(f"checkpoint: {os.path.join(s['run_dir'], 'checkpoints', 'best.pt')}")
+
+
+@cli.command()
+@click.argument("checkpoint", type=existing_file)
+@click.argument("path", type=existing_file)
+@data_options
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default="latents.h5", show_default=True,
+              help="Latent file to write (HDF5: latent, row, truth).")
+@click.option("--norm", type=click.Choice(["l2", "maxabs", "none"]), default="l2", show_default=True,
+              help="Must match the normalisation used in training.")
+@click.option("--bad-rows", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)
+@device_option
+@friendly
+def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels_dataset, out, norm, bad_rows,
+          batch_size, device):
+    """Encode every row of a spectrogram file in file order; write latents with their row index."""
+    from tqdm import tqdm
+
+    from gpuclust.backend import resolve_backend
+    from gpuclust.data.loader import usable_rows
+    from gpuclust.data.spectrograms import open_spectrograms
+    from gpuclust.errors import GpuclustError
+    from gpuclust.latents import Latents, save_latents
+    from gpuclust.latents.encode import encode_rows
+    from gpuclust.latents.handoff import to_array
+    from gpuclust.training.checkpoint import load_model
+
+    backend = resolve_backend(device)
+    model, _ = load_model(checkpoint, backend.device)
+    with open_spectrograms(path, group, dataset, freqs_dataset, times_dataset, labels_dataset) as sf:
+        if list(sf.shape) != list(model.config["input_shape"]):
+            raise GpuclustError(f"{checkpoint}: model takes {model.config['input_shape']} images, "
+                                f"{path} has {list(sf.shape)}")
+        rows, n_bad = usable_rows(sf, bad_rows)
+        with tqdm(total=len(rows), unit="spec", desc="embed", disable=None) as bar:
+            z = encode_rows(model, sf, rows, norm, backend.device, batch_size, bar.update)
+        host = to_array(z)
+        host = host.get() if hasattr(host, "get") else host
+        save_latents(out, Latents(host, rows, sf.labels(rows), {"checkpoint": os.path.abspath(checkpoint)}))
+    click.echo(f"wrote {len(rows)} latents of {host.shape[1]} dims to {out}"
+               + (f" ({n_bad} bad rows skipped)" if n_bad else ""))
+
+
+@cli.command()
+@click.argument("latents", type=existing_file)
+@click.option("--labels", type=existing_file, help="labels.csv from `cluster` or `run`, to colour the map.")
+@click.option("--max-points", type=click.IntRange(10), default=None,
+              help="Seeded subsample above this size [5000 on CPU, 100000 on GPU].")
+@click.option("--perplexity", type=float, default=None, help="[scaled with N, 30 to 100]")
+@click.option("--learning-rate", type=float, default=None, help="[N/12, at least 200]")
+@click.option("--early-exaggeration", type=float, default=20.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="tsne-out", show_default=True)
+@device_option
+@friendly
+def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggeration, seed, out, device):
+    """t-SNE map of latents (cuML FFT on GPU, openTSNE on CPU): coordinates with row index, and a figure."""
+    import csv
+    import time
+
+    import numpy as np
+
+    from gpuclust.atomic import atomic_path
+    from gpuclust.backend import resolve_backend
+    from gpuclust.embedding.tsne import DEFAULT_MAX_POINTS_CPU, subsample
+    from gpuclust.embedding.tsne import tsne as run_tsne
+    from gpuclust.latents import load_latents
+    from gpuclust.plots.figures import tsne_figure
+
+    backend = resolve_backend(device)
+    lat = load_latents(latents)
+    cap = max_points or (DEFAULT_MAX_POINTS_CPU if backend.device == "cpu" else 100_000)
+    idx = subsample(len(lat.z), cap, seed)
+    if len(idx) < len(lat.z):
+        click.echo(f"embedding a seeded sample of {len(idx)} of {len(lat.z)} points (--max-points to change)")
+    if backend.device == "cpu" and len(idx) > 10_000:
+        click.echo(f"note: openTSNE on CPU takes about 30 s per 10,000 points on 2 cores; {len(idx)} points "
+                   "will take several minutes")
+    t = time.perf_counter()
+    xy = run_tsne(lat.z[idx], backend.device, seed, perplexity, learning_rate, early_exaggeration)
+    lab = np.zeros(len(idx), dtype=int)
+    if labels:
+        with open(labels) as fh:
+            by_row = {int(r["row"]): int(r["cluster"]) for r in csv.DictReader(fh)}
+        lab = np.array([by_row.get(int(r), 0) for r in lat.rows[idx]])
+    os.makedirs(out, exist_ok=True)
+    with atomic_path(os.path.join(out, "tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "x", "y", "cluster"])
+        w.writerows([int(r), f"{a:.4f}", f"{b:.4f}", int(c)] for r, (a, b), c in zip(lat.rows[idx], xy, lab))
+    tsne_figure(xy, lab, int(lab.max()) + 1, os.path.join(out, "tsne.png"))
+    click.echo(f"t-SNE of {len(idx)} points in {time.perf_counter() - t:.1f} s ({backend.device}); "
+               f"wrote {out}/tsne.csv and {out}/tsne.png")

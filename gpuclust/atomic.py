@@ -32,8 +32,21 @@ def _umask() -> int:
 
 
 def write_json(path, obj) -> None:
+    """Strict JSON: NaN and infinities (undefined metrics) are written as null."""
     with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, default=_jsonable)
+        json.dump(_finite(obj), fh, indent=2, default=_jsonable, allow_nan=False)
+
+
+def _finite(o):
+    import math
+
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
 
 
 def write_text(path, text: str) -> None:

@@ -20,11 +20,16 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
             truth=None, n_init: int = 1, train_mask=None):
     """Fit on z (or on the rows where train_mask is True) and label every row.
 
+    The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its centres in latent units.
     Returns (model, labels (N,) host, probabilities (N, K) host or None, metrics dict).
     """
     if method not in METHODS:
         raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
     x = backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64)
+    # One global scale (geometry unchanged) so that reg_covar and tolerances mean the same for
+    # latents of any magnitude: an encoder fed L2-normalised spectrograms gives latents ~1e-3.
+    scale = float(x.std()) or 1.0
+    x = x / scale
     fit_x = x if train_mask is None else x[backend.asarray(train_mask)]
     if method == "gmm":
         model = GaussianMixture(k, covariance_type=covariance_type, random_state=seed, n_init=n_init,
@@ -35,7 +40,8 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     else:
         model = KMeans(k, n_init=n_init, random_state=seed).fit(fit_x)
         labels, probs = model.predict(x), None
-    metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device}
+    metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device,
+               "latent_scale": scale}
     metrics.update(internal_metrics(x, labels, k, seed=seed))
     if method == "gmm":
         metrics.update(bic=float(model.bic(x)), aic=float(model.aic(x)), converged=bool(model.converged_),
@@ -46,6 +52,12 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     if truth is not None:
         metrics.update(external_metrics(truth, labels))
     return model, labels, probs, metrics
+
+
+def centres_of(model, metrics) -> np.ndarray:
+    """Cluster centres in the latent space's own units (host array)."""
+    c = model.means_ if hasattr(model, "means_") else model.cluster_centers_
+    return to_numpy(c) * metrics["latent_scale"]
 
 
 def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None) -> None:

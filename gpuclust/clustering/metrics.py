@@ -43,8 +43,9 @@ def silhouette_samples(x, labels, k: int, chunk: int = 2048):
         mean_other[rows, own] = xp.inf
         mean_other[:, counts == 0] = xp.inf
         b = mean_other.min(axis=1)
-        s = (b - a) / xp.maximum(xp.maximum(a, b), 1e-30)
-        out[i:i + chunk] = xp.where(n_own > 1, s, 0)
+        finite_b = xp.isfinite(b)  # b is infinite when no other cluster has members
+        s = (xp.where(finite_b, b, a) - a) / xp.maximum(xp.maximum(a, xp.where(finite_b, b, a)), 1e-30)
+        out[i:i + chunk] = xp.where((n_own > 1) & finite_b, s, 0)
     return out
 
 

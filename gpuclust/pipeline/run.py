@@ -38,8 +38,8 @@ def environment(backend: Backend) -> dict:
     return env
 
 
-def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print) -> dict:
-    """Run every stage; returns a summary (paths, headline metrics, seconds per stage)."""
+def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
+    """Run every stage (or those up to `until`); returns a summary (paths, metrics, seconds per stage)."""
     from ..report import build_report
 
     if cfg.out is None:
@@ -77,6 +77,8 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print) -> di
         t = time.perf_counter()
         info = fn()
         run_dir.finish(name, fp, time.perf_counter() - t, info=info)
+        if name == until:
+            return {"run_dir": run_dir.path, "seconds": run_dir.seconds(), "info": info}
     t = time.perf_counter()
     report = build_report(run_dir.path)
     run_dir.finish("report", "always", time.perf_counter() - t)

@@ -8,7 +8,7 @@ import torch
 
 from ..atomic import atomic_path, write_json
 from ..backend import Backend
-from ..clustering.api import cluster, write_outputs
+from ..clustering.api import centres_of, cluster, write_outputs
 from ..data.loader import usable_rows
 from ..data.spectrograms import open_spectrograms
 from ..data.splits import make_splits
@@ -111,11 +111,9 @@ def dec_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
     rows, z, _, sp = _encode(cfg, run, backend, model)
     train_mask = np.isin(rows, sp["train"])
     k = int(cfg.k) if cfg.k != "auto" else 8
-    fitted, _, _, _ = cluster(to_array(z), cfg.method, k, backend, cfg.seed, cfg.covariance_type,
-                              train_mask=train_mask)
-    centres = fitted.means_ if cfg.method == "gmm" else fitted.cluster_centers_
-    dec = DEC(model, torch.as_tensor(np.asarray(centres.get() if hasattr(centres, "get") else centres),
-                                     dtype=torch.float32, device=backend.device))
+    fitted, _, _, metrics = cluster(to_array(z), cfg.method, k, backend, cfg.seed, cfg.covariance_type,
+                                    train_mask=train_mask)
+    dec = DEC(model, torch.as_tensor(centres_of(fitted, metrics), dtype=torch.float32, device=backend.device))
     with open_data(cfg) as sf:
         train = make_source(sf, sp["train"], cfg.norm, backend.device, cfg.memory_budget_gb * 2**30)
         hist = train_dec(dec, train, backend.device, cfg.dec_gamma, cfg.dec_tol, cfg.dec_epochs,
@@ -162,8 +160,7 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
     with open_data(cfg) as sf:
         catalogue = sf.catalogue(lat.rows)
         names = sf.class_names
-    centres = model.means_ if cfg.method == "gmm" else model.cluster_centers_
-    np.save(run.file("centres.npy"), np.asarray(centres.get() if hasattr(centres, "get") else centres))
+    np.save(run.file("centres.npy"), centres_of(model, metrics))
     metrics["fitted_on"] = "training split latents; every row labelled"
     write_outputs(run.path, lat.rows, labels, probs, metrics, catalogue, lat.truth, names)
     return {"k": int(k), **{m: metrics[m] for m in ("silhouette", "ari", "nmi", "accuracy") if m in metrics}}

@@ -1,0 +1,173 @@
+"""`gpuclust run` end to end on a tiny configuration, resume, config files, bad options, report, bench."""
+import csv
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from cli.commands import cli
+
+TINY = ["--synth-rows", "400", "--epochs", "2", "--k", "4", "--tsne-max-points", "200", "--n-init", "1",
+        "--batch-size", "32", "--device", "cpu", "-q"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache(tmp_path_factory):
+    """The built-in dataset is generated once per module into a private cache, never into ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GPUCLUST_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, cache):
+    root = tmp_path_factory.mktemp("run")
+    r = CliRunner().invoke(cli, ["run", *TINY, "-o", str(root / "out")])
+    assert r.exit_code == 0, r.output
+    return root / "out", r.output
+
+
+def test_default_run_produces_everything_a_user_needs(tiny_run):
+    out, output = tiny_run
+    for name in ("config.json", "environment.json", "splits.npz", "checkpoints/best.pt", "checkpoints/last.pt",
+                 "latents.h5", "labels.csv", "metrics.json", "tsne.csv", "tsne.png", "loss.png", "confusion.png",
+                 "temporal.png", "report.html", "gallery/cluster00.png"):
+        assert (out / name).exists(), name
+    m = json.load(open(out / "metrics.json"))
+    assert m["k"] == 4 and m["n"] == 400 and 0 <= m["ari"] <= 1 and "nmi" in m and "accuracy" in m
+    rows = list(csv.DictReader(open(out / "labels.csv")))
+    assert len(rows) == 400 and {"row", "cluster", "station", "dt_on", "true_class"} <= set(rows[0])
+    assert sorted(int(r["row"]) for r in rows) == list(range(400))
+    assert "ARI" in output and "report:" in output and "seconds per stage" in output
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_report_is_self_contained_and_shows_every_cluster(tiny_run):
+    out, _ = tiny_run
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 6
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html)  # links nothing outside itself
+    assert all(f"cluster{j:02d}.png" in html for j in range(4))
+    r = invoke("report", out)
+    assert r.exit_code == 0 and "report.html" in r.output
+
+
+def test_resume_skips_finished_stages(tiny_run):
+    out, _ = tiny_run
+    r = invoke("run", *TINY, "-o", out, "--resume")
+    assert r.exit_code == 0, r.output
+    for stage in ("data", "train", "embed", "cluster", "tsne", "figures"):
+        assert f"[{stage}] already complete, skipped" in r.output
+
+
+def test_changed_option_reruns_only_what_depends_on_it(tiny_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], out)
+    r = invoke("run", *[a if a != "4" else "3" for a in TINY], "-o", out, "--resume")
+    assert r.exit_code == 0, r.output
+    assert "[train] already complete, skipped" in r.output and "[cluster] ..." in r.output
+    assert json.load(open(out / "metrics.json"))["k"] == 3
+
+
+def test_interrupted_run_resumes_and_finishes(tmp_path, monkeypatch):
+    from gpuclust.pipeline import run as run_mod
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "tsne_stage", boom)
+    r = invoke("run", *TINY, "-o", tmp_path / "out")
+    assert r.exit_code == 130 and "interrupted" in r.output
+    assert (tmp_path / "out" / "labels.csv").exists() and not (tmp_path / "out" / "tsne.csv").exists()
+    monkeypatch.undo()
+    r = invoke("run", *TINY, "-o", tmp_path / "out", "--resume")
+    assert r.exit_code == 0, r.output
+    assert "[cluster] already complete, skipped" in r.output and (tmp_path / "out" / "report.html").exists()
+
+
+def test_config_file_and_command_line_override(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('synth_rows = 300\nepochs = 1\nk = 5\nmethod = "kmeans"\ntsne_max_points = 100\n'
+                   'n_init = 1\nquiet = true\n')
+    r = invoke("run", "--config", cfg, "--k", "3", "--device", "cpu", "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    m = json.load(open(tmp_path / "out" / "metrics.json"))
+    assert m["k"] == 3 and m["method"] == "kmeans" and m["n"] == 300
+    conf = json.load(open(tmp_path / "out" / "config.json"))
+    assert conf["epochs"] == 1 and conf["k"] == 3
+    y = tmp_path / "run.yaml"
+    y.write_text("synth_rows: 300\nbogus: 1\n")
+    r = invoke("run", "--config", y, "-o", tmp_path / "out2")
+    assert r.exit_code == 2 and "unknown config option(s): bogus" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--k", "many"], "k must be a whole number or 'auto'"),
+    (["--k", "0"], "k must be at least 1"),
+    (["--lr", "-1"], "lr must be positive"),
+    (["--config", "missing.toml"], "no such config file"),
+    (["/no/such/file.h5"], "no such file"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, args, message):
+    r = invoke("run", *args, "-o", tmp_path / "out", "--device", "cpu")
+    assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output
+
+
+def test_existing_run_directory_needs_resume(tiny_run):
+    r = invoke("run", *TINY, "-o", tiny_run[0])
+    assert r.exit_code == 2 and "--resume" in r.output
+
+
+def test_k_larger_than_data(tmp_path):
+    r = invoke("run", "--synth-rows", "40", "--epochs", "1", "--k", "50", "-q", "--device", "cpu",
+               "-o", tmp_path / "o")
+    assert r.exit_code == 2 and "K = 50" in r.output
+
+
+def test_bench_small_on_cpu(tmp_path):
+    r = invoke("bench", "--sizes", "500,1000", "--iters", "2", "--repeats", "1", "--tsne-size", "0",
+               "-o", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    res = json.load(open(tmp_path / "b" / "bench.json"))
+    assert [row["n"] for row in res["rows"]] == [500, 1000]
+    assert res["rows"][0]["ratio_numpy_float64_vs_sklearn"] > 0
+    assert (tmp_path / "b" / "bench.png").exists() and "sklearn" in r.output
+    if "gpu" in res["empty_columns"]:
+        assert "no CUDA GPU" in r.output
+
+
+def test_train_embed_cluster_tsne_chain(tmp_path):
+    from gpuclust.pipeline.stages import default_data_path
+
+    out = tmp_path / "t"
+    r = invoke("train", "--synth-rows", "400", "--epochs", "1", "-q", "--device", "cpu", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert (out / "checkpoints" / "best.pt").exists() and (out / "loss.png").exists()
+    data = default_data_path(400, 0)
+    r = invoke("embed", out / "checkpoints" / "best.pt", data, "-o", out / "lat.h5", "--device", "cpu")
+    assert r.exit_code == 0 and "wrote 400 latents of 9 dims" in r.output, r.output
+    r = invoke("cluster", out / "lat.h5", "-k", "3", "-o", out / "c", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    r = invoke("tsne", out / "lat.h5", "--labels", out / "c" / "labels.csv", "-o", out / "ts", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert len((out / "ts" / "tsne.csv").read_text().splitlines()) == 401
+
+
+def test_embed_refuses_a_checkpoint_for_other_image_sizes(tmp_path):
+    from gpuclust.models import AutoEncoder
+    from gpuclust.training.checkpoint import save_checkpoint
+    from tests.conftest import make_ris_file
+
+    m = AutoEncoder((64, 64))
+    save_checkpoint(tmp_path / "m.pt", {"config": m.config, "model": m.state_dict()})
+    make_ris_file(tmp_path / "d.h5", m=10)
+    r = invoke("embed", tmp_path / "m.pt", tmp_path / "d.h5", "-o", tmp_path / "l.h5", "--device", "cpu")
+    assert r.exit_code == 2 and "model takes [64, 64] images" in r.output
