@@ -183,7 +183,8 @@ def run_bench(sizes, k=8, d=9, iters=20, repeats=3, tsne_size=5000, progress=pri
 def table(res: dict) -> str:
     lines = [f"{'N':>8} {'sklearn GMM':>12} {'ours f64':>9} {'ours f32':>9} {'x f64':>6} {'x f32':>6} "
              f"{'ours GPU':>9} {'x GPU':>7} {'sk KMeans':>10} {'cuML KM':>8}",
-             "         (ms per EM iteration; x = speed-up over scikit-learn at its best thread count)"]
+             "         (GMM: ms per EM iteration, x = speed-up over scikit-learn at its best thread count;",
+             "          KMeans: ms for a 50-iteration fit)"]
     ms = lambda v: f"{v * 1e3:9.2f}" if v is not None else f"{'-':>9}"  # noqa: E731
     rt = lambda v: f"{v:6.1f}" if v is not None else f"{'-':>6}"  # noqa: E731
     for r in res["rows"]:

@@ -67,23 +67,31 @@ class GaussianMixture:
 
     def fit_predict(self, x, y=None):
         x = self._check(x)
-        xp = array_namespace(x)
         # Centre once: the likelihood does not change, and second moments about the mean lose
         # far less precision (it matters in float32 on the GPU).
         self._shift = x.mean(axis=0)
         xc = x - self._shift
         chunks = DesignChunks(xc, self.chunk_size, self.design_cache_bytes)
+        self._run_em(lambda p: self._stats(chunks, p), lambda rng: self._initial_params(xc, chunks, rng), xc)
+        return self.predict(x)
+
+    def _run_em(self, stats, initial, pool):
+        """The EM loop, whatever computes the statistics (chunks here, partitions on Dask).
+
+        stats(params) -> combined Stats over all samples; initial(rng) -> Params;
+        pool: centred samples (all, or a sample) from which emptied components are re-seeded.
+        """
         rng = np.random.default_rng(self.random_state)
         warm = self.warm_start and hasattr(self, "_params")
         best = None
         for _ in range(1 if warm else self.n_init):
-            p = self._params if warm else self._initial_params(xc, chunks, rng)
+            p = self._params if warm else initial(rng)
             lb, converged, n_iter = -np.inf, False, 0
             for n_iter in range(1, self.max_iter + 1):
                 prev = lb
-                st = self._stats(chunks, p)
+                st = stats(p)
                 lb = st.loglik / st.n
-                p = self._update(st, xc, rng)
+                p = self._update(st, pool, rng)
                 if self.verbose:
                     print(f"  EM iteration {n_iter}: lower bound {lb:.6f}")
                 if abs(lb - prev) < self.tol:
@@ -93,10 +101,9 @@ class GaussianMixture:
                 best = (lb, p, converged, n_iter)
         lb, p, converged, n_iter = best
         if not converged:
-            warnings.warn(f"EM did not converge in {self.max_iter} iterations; raise max_iter or tol", stacklevel=2)
+            warnings.warn(f"EM did not converge in {self.max_iter} iterations; raise max_iter or tol", stacklevel=3)
         self._params, self.converged_, self.n_iter_, self.lower_bound_ = p, converged, n_iter, float(lb)
-        self._publish(xp)
-        return self.predict(x)
+        self._publish(array_namespace(p.means))
 
     def _update(self, st, xc, rng):
         """M-step; components that lost all their samples are re-seeded on the worst-fitted points."""

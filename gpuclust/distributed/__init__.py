@@ -1,0 +1,6 @@
+"""Scale-out on Dask: the latent set (and the encoding) partitioned across workers, CPU or GPU."""
+from .client import connect
+from .gmm import DaskGaussianMixture
+from .kmeans import DaskKMeans
+
+__all__ = ["connect", "DaskGaussianMixture", "DaskKMeans"]

@@ -1,0 +1,46 @@
+"""Connecting to Dask, chosen once at the edge: a LocalCluster, a LocalCUDACluster, or a running scheduler."""
+from __future__ import annotations
+
+import os
+
+from ..backend import gpu_available
+from ..errors import GpuclustError
+
+SPEC_HELP = "use local, local-cuda, tcp://HOST:PORT, or a scheduler file (.json)"
+
+
+def connect(spec: str | None, n_workers: int | None = None):
+    """A distributed.Client for `spec`, or None for no Dask (one process)."""
+    if spec is None:
+        return None
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise GpuclustError("Dask's distributed package is not installed: pip install 'dask[distributed]'")
+    if spec == "local":
+        cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster)
+    if spec == "local-cuda":
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError:
+            raise GpuclustError("--dask local-cuda needs dask-cuda: pip install 'gpuclust[gpu-cu12]' "
+                                "(or gpu-cu13), which pins dask-cuda to its RAPIDS release")
+        if not gpu_available():
+            raise GpuclustError("--dask local-cuda found no CUDA GPU; use --dask local on a CPU machine")
+        return Client(LocalCUDACluster(dashboard_address=None))
+    if "://" in spec:
+        try:
+            return Client(spec, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise GpuclustError(f"cannot reach the Dask scheduler at {spec} ({type(e).__name__}); start it with "
+                                "`dask scheduler` and workers with `dask worker` or `dask cuda worker`")
+    if spec.endswith(".json"):
+        if not os.path.exists(spec):
+            raise GpuclustError(f"{spec}: no such scheduler file (written by `dask scheduler --scheduler-file`)")
+        try:
+            return Client(scheduler_file=spec, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise GpuclustError(f"cannot reach the Dask scheduler named in {spec} ({type(e).__name__})")
+    raise GpuclustError(f"unknown --dask {spec!r}: {SPEC_HELP}")

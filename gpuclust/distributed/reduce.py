@@ -1,0 +1,27 @@
+"""Map a function over the partitions of a Dask array and tree-reduce the small results."""
+from __future__ import annotations
+
+import dask
+
+
+def tree_reduce(parts, combine, fan_in: int = 8):
+    """Combine delayed partial results in a tree (log depth), so no one task receives them all."""
+    parts = list(parts)
+    while len(parts) > 1:
+        parts = [dask.delayed(combine)(parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
+    return parts[0]
+
+
+def map_reduce(arr, fn, combine, *args):
+    """combine(fn(block, *args) for each row block of the 2-D Dask array `arr`), computed on the workers."""
+    blocks = arr.to_delayed().ravel()
+    return tree_reduce([dask.delayed(fn)(b, *args) for b in blocks], combine).compute()
+
+
+def sample_rows(x, n: int, seed: int):
+    """A seeded random sample of at most n rows of a Dask array, gathered (for initialisation only)."""
+    import numpy as np
+
+    total = x.shape[0]
+    idx = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
+    return x[idx].compute()

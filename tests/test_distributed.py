@@ -1,0 +1,99 @@
+"""Dask scale-out on a LocalCluster of processes: same answers as one process, and a killed worker survived."""
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.datasets import make_blobs
+from sklearn.mixture import GaussianMixture as SkGM
+
+from gpuclust import GaussianMixture
+from gpuclust.distributed import DaskGaussianMixture, DaskKMeans, connect
+from gpuclust.distributed import gmm as dgmm
+from gpuclust.errors import GpuclustError
+
+da = pytest.importorskip("dask.array")
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = connect("local", 2)
+    yield c
+    c.close()
+    c.cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, _ = make_blobs(12000, 4, centers=5, cluster_std=[1.0, 2.5, 1.5, 3.0, 2.0], random_state=7)
+    s = SkGM(5, random_state=0, max_iter=1).fit(x)
+    return x, dict(weights_init=s.weights_, means_init=s.means_, precisions_init=s.precisions_)
+
+
+def test_distributed_mixture_equals_single_process(client, data):
+    x, init = data
+    one = GaussianMixture(5, tol=1e-10, max_iter=60, **init).fit(x)
+    dist = DaskGaussianMixture(5, tol=1e-10, max_iter=60, **init).fit(da.from_array(x, chunks=1000))
+    assert dist.n_iter_ == one.n_iter_ > 5
+    assert abs(dist.lower_bound_ - one.lower_bound_) < 1e-10 * abs(one.lower_bound_)
+    np.testing.assert_allclose(dist.means_, one.means_, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(dist.covariances_, one.covariances_, rtol=1e-7, atol=1e-9)
+    labels = dist.predict(da.from_array(x, chunks=1000)).compute()
+    np.testing.assert_array_equal(labels, one.predict(x))
+
+
+def test_distributed_kmeans_equals_scikit_learn_lloyd(client, data):
+    x, init = data
+    sk = SkKMeans(5, init=init["means_init"], n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd").fit(x)
+    dk = DaskKMeans(5, init=init["means_init"], max_iter=300, tol=1e-4).fit(da.from_array(x, chunks=1000))
+    np.testing.assert_allclose(dk.cluster_centers_, sk.cluster_centers_, rtol=1e-6, atol=1e-6)
+    assert dk.inertia_ == pytest.approx(sk.inertia_, rel=1e-9)
+    np.testing.assert_array_equal(dk.predict(da.from_array(x, chunks=1000)).compute(), sk.labels_)
+
+
+def test_killed_worker_mid_fit_gives_the_same_result(client, data, monkeypatch):
+    x, init = data
+    dx = da.from_array(x, chunks=1000)
+    reference = DaskGaussianMixture(5, tol=0, max_iter=12, **init)
+    with pytest.warns(UserWarning, match="did not converge"):
+        reference.fit(dx)
+    calls = {"n": 0}
+    real = dgmm.map_reduce
+
+    def kill_on_third_iteration(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            nanny = next(iter(client.cluster.workers.values()))
+            nanny.process.process.kill()  # the worker process dies with its partitions
+        return real(*args, **kw)
+
+    monkeypatch.setattr(dgmm, "map_reduce", kill_on_third_iteration)
+    survived = DaskGaussianMixture(5, tol=0, max_iter=12, **init)
+    with pytest.warns(UserWarning, match="did not converge"):
+        survived.fit(dx)
+    assert calls["n"] == 12
+    assert survived.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-12)
+    np.testing.assert_allclose(survived.means_, reference.means_, rtol=1e-10)
+
+
+def test_distributed_input_errors(client):
+    with pytest.raises(GpuclustError, match="only 3 samples"):
+        DaskGaussianMixture(5).fit(da.zeros((3, 2), chunks=2))
+    bad = np.ones((20, 2))
+    bad[7, 1] = np.nan
+    with pytest.raises(GpuclustError, match="1 row"):
+        DaskGaussianMixture(2).fit(da.from_array(bad, chunks=5))
+    with pytest.raises(GpuclustError, match="dask.array"):
+        DaskGaussianMixture(2).fit(bad)
+
+
+def test_connect_errors():
+    with pytest.raises(GpuclustError, match="unknown --dask"):
+        connect("everywhere")
+    with pytest.raises(GpuclustError, match="no such scheduler file"):
+        connect("/no/such/scheduler.json")
+    with pytest.raises(GpuclustError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        connect("tcp://127.0.0.1:9")
+    try:
+        import dask_cuda  # noqa: F401
+    except ImportError:
+        with pytest.raises(GpuclustError, match="needs dask-cuda"):
+            connect("local-cuda")
