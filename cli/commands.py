@@ -115,18 +115,26 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--out", type=click.Path(file_okay=False), default="cluster-out", show_default=True,
               help="Directory for labels.csv and metrics.json.")
+@click.option("--dask", help="Partition the latents on Dask: local, local-cuda, tcp://HOST:PORT or a scheduler file.")
 @device_option
 @friendly
-def cluster(latents, method, k, covariance_type, n_init, seed, out, device):
+def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, device):
     """Cluster a latent file (HDF5 from `embed`, or .npy): labels.csv and metrics.json."""
     from gpuclust.backend import resolve_backend
     from gpuclust.clustering.api import cluster as run_cluster
     from gpuclust.clustering.api import write_outputs
     from gpuclust.latents import load_latents
 
+    from gpuclust.distributed.client import connect, disconnect
+
     lat = load_latents(latents)
     backend = resolve_backend(device)
-    _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
+    client = connect(dask)
+    try:
+        _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
+                                                n_init, client=client)
+    finally:
+        disconnect(client)
     write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette {metrics['silhouette']:.3f}"
                + (f", ARI {metrics['ari']:.3f}, NMI {metrics['nmi']:.3f}" if "ari" in metrics else ""))
@@ -229,6 +237,9 @@ RUN_OPTIONS = [
     ("--n-init", "n_init", click.IntRange(1), "Clustering restarts; the best is kept [2]."),
     ("--tsne-max-points", "tsne_max_points", click.IntRange(10), "t-SNE subsample size [5000 CPU, 100000 GPU]."),
     ("--seed", "seed", int, "Seed for splits, initialisation and sampling [0]."),
+    ("--dask", "dask", str, "Partition encoding and clustering on Dask: local, local-cuda, tcp://HOST:PORT "
+                            "or a scheduler file [off: one process]."),
+    ("--dask-workers", "dask_workers", click.IntRange(1), "Worker processes for --dask local [one per core]."),
     ("-o", "out", click.Path(file_okay=False), "Run directory [runs/<timestamp>]."),
 ]
 

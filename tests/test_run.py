@@ -171,3 +171,19 @@ def test_embed_refuses_a_checkpoint_for_other_image_sizes(tmp_path):
     make_ris_file(tmp_path / "d.h5", m=10)
     r = invoke("embed", tmp_path / "m.pt", tmp_path / "d.h5", "-o", tmp_path / "l.h5", "--device", "cpu")
     assert r.exit_code == 2 and "model takes [64, 64] images" in r.output
+
+
+def test_dask_local_run_gives_the_same_labels_as_one_process(tiny_run, tmp_path):
+    """Encoding on the workers and the partitioned mixture reproduce the one-process run."""
+    r = invoke("run", *TINY, "--dask", "local", "--dask-workers", "2", "-o", tmp_path / "d")
+    assert r.exit_code == 0, r.output
+    assert "Dask: 2 worker(s)" in r.output
+    one = [(row["row"], row["cluster"]) for row in csv.DictReader(open(tiny_run[0] / "labels.csv"))]
+    dist = [(row["row"], row["cluster"]) for row in csv.DictReader(open(tmp_path / "d" / "labels.csv"))]
+    assert one == dist
+    assert json.load(open(tmp_path / "d" / "metrics.json"))["dask_workers"] == 2
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    r = invoke("run", *TINY, "--dask", "tcp://127.0.0.1:9", "-o", tmp_path / "x")
+    assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.output

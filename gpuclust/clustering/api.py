@@ -17,31 +17,23 @@ METHODS = ("gmm", "kmeans")
 
 
 def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
-            truth=None, n_init: int = 1, train_mask=None):
+            truth=None, n_init: int = 1, train_mask=None, client=None):
     """Fit on z (or on the rows where train_mask is True) and label every row.
 
     The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its centres in latent units.
+    With a Dask `client`, z may be a Dask array (e.g. latents encoded on the workers) or is partitioned
+    across the workers; the fit and the labelling then run there.
     Returns (model, labels (N,) host, probabilities (N, K) host or None, metrics dict).
     """
-    if method not in METHODS:
-        raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
-    x = backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64)
-    # One global scale (geometry unchanged) so that reg_covar and tolerances mean the same for
-    # latents of any magnitude: an encoder fed L2-normalised spectrograms gives latents ~1e-3.
-    scale = float(x.std()) or 1.0
-    x = x / scale
-    fit_x = x if train_mask is None else x[backend.asarray(train_mask)]
-    if method == "gmm":
-        model = GaussianMixture(k, covariance_type=covariance_type, random_state=seed, n_init=n_init,
-                                max_iter=300).fit(fit_x)
-        probs = model.predict_proba(x)
-        labels = probs.argmax(axis=1)
-        probs = to_numpy(probs)
+    if client is not None:
+        model, labels, probs, x, scale, extra = _fit_dask(z, method, k, backend, seed, covariance_type, n_init,
+                                                          train_mask, client)
     else:
-        model = KMeans(k, n_init=n_init, random_state=seed).fit(fit_x)
-        labels, probs = model.predict(x), None
+        model, labels, probs, x, scale = _fit_local(z, method, k, backend, seed, covariance_type, n_init,
+                                                    train_mask)
+        extra = {}
     metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device,
-               "latent_scale": scale}
+               "latent_scale": scale, **extra}
     metrics.update(internal_metrics(x, labels, k, seed=seed))
     if method == "gmm":
         metrics.update(bic=float(model.bic(x)), aic=float(model.aic(x)), converged=bool(model.converged_),
@@ -52,6 +44,48 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     if truth is not None:
         metrics.update(external_metrics(truth, labels))
     return model, labels, probs, metrics
+
+
+def _fit_local(z, method, k, backend, seed, covariance_type, n_init, train_mask):
+    x = backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64)
+    # One global scale (geometry unchanged) so that reg_covar and tolerances mean the same for
+    # latents of any magnitude: an encoder fed L2-normalised spectrograms gives latents ~1e-3.
+    scale = float(x.std()) or 1.0
+    x = x / scale
+    fit_x = x if train_mask is None else x[backend.asarray(train_mask)]
+    if method == "gmm":
+        model = GaussianMixture(k, covariance_type=covariance_type, random_state=seed, n_init=n_init,
+                                max_iter=300).fit(fit_x)
+        probs = model.predict_proba(x)
+        return model, probs.argmax(axis=1), to_numpy(probs), x, scale
+    model = KMeans(k, n_init=n_init, random_state=seed).fit(fit_x)
+    return model, model.predict(x), None, x, scale
+
+
+def _fit_dask(z, method, k, backend, seed, covariance_type, n_init, train_mask, client):
+    """The same fit with the latents partitioned across the workers; only labels come back."""
+    import dask.array as da
+
+    from ..distributed import DaskGaussianMixture, DaskKMeans
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    if not isinstance(z, da.Array):
+        z = da.from_array(np.asarray(z), chunks=max(1000, -(-len(z) // (4 * n_workers))))
+    dtype = np.float32 if backend.device == "cuda" else np.float64
+    z = z.astype(dtype)
+    scale = float(z.std().compute()) or 1.0
+    x = (z / scale).persist()
+    fit_x = x if train_mask is None else x[np.asarray(train_mask)]
+    if method == "gmm":
+        model = DaskGaussianMixture(k, covariance_type=covariance_type, random_state=seed, n_init=n_init,
+                                    max_iter=300, dtype=dtype).fit(fit_x)
+        probs = to_numpy(model.predict_proba(x).compute())
+        labels = probs.argmax(axis=1)
+    else:
+        model = DaskKMeans(k, n_init=n_init, random_state=seed, client=client).fit(fit_x)
+        labels, probs = to_numpy(model.predict(x).compute()), None
+    host = to_numpy(x.compute())  # N x D: small; the metrics use a sample of it
+    return model, labels, probs, host, scale, {"dask_workers": n_workers}
 
 
 def centres_of(model, metrics) -> np.ndarray:

@@ -44,3 +44,13 @@ def connect(spec: str | None, n_workers: int | None = None):
         except (OSError, TimeoutError) as e:
             raise GpuclustError(f"cannot reach the Dask scheduler named in {spec} ({type(e).__name__})")
     raise GpuclustError(f"unknown --dask {spec!r}: {SPEC_HELP}")
+
+
+def disconnect(client) -> None:
+    """Close a client, and the local cluster it started (a remote scheduler is left running)."""
+    if client is None:
+        return
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()

@@ -45,6 +45,8 @@ class RunConfig:
     tsne_max_points: int | None = None  # None: 5,000 on CPU, 100,000 on GPU
     # running
     device: str = "auto"
+    dask: str | None = None  # None: one process; local, local-cuda, tcp://HOST:PORT or a scheduler file
+    dask_workers: int | None = None  # for --dask local: worker processes (default: one per core)
     seed: int = 0
     out: str | None = None
     quiet: bool = False

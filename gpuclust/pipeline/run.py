@@ -6,6 +6,7 @@ training resumes from its last per-epoch checkpoint.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -13,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ..atomic import write_json
 from ..backend import Backend
+from ..distributed.client import connect, disconnect
 from .config import RunConfig
 from .figures_stage import figures_stage
 from .rundir import RunDir, fingerprint
@@ -40,8 +42,6 @@ def environment(backend: Backend) -> dict:
 
 def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
     """Run every stage (or those up to `until`); returns a summary (paths, metrics, seconds per stage)."""
-    from ..report import build_report
-
     if cfg.out is None:
         cfg.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     run_dir = RunDir(cfg.out, resume)
@@ -57,16 +57,30 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
         "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init"],
         "tsne": ["tsne_max_points"], "figures": [],
     }
+    client = connect(cfg.dask, cfg.dask_workers)
+    if client is not None:
+        log(f"Dask: {len(client.scheduler_info().get('workers', {}))} worker(s) at {client.scheduler.address}")
+    ctx = {}
     stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
               ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
               ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
-              ("embed", lambda: embed_stage(cfg, run_dir, backend, log), ["latents.h5"]),
-              ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log), ["labels.csv", "metrics.json"]),
+              ("embed", lambda: embed_stage(cfg, run_dir, backend, log, client, ctx), ["latents.h5"]),
+              ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, client, ctx),
+               ["labels.csv", "metrics.json"]),
               ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
               ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
+    try:
+        return _run_stages(stages, keys, c, run_dir, resume, log, until)
+    finally:
+        disconnect(client)
+
+
+def _run_stages(stages, keys, c, run_dir, resume, log, until):
+    from ..report import build_report
+
     upstream = {}
     for name, fn, outputs in stages:
-        if name == "dec" and not cfg.dec:
+        if name == "dec" and not c["dec"]:
             continue
         upstream.update({k: c[k] for k in keys[name]})
         fp = fingerprint(upstream)  # a stage is valid only if nothing it depends on changed
@@ -82,8 +96,6 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     t = time.perf_counter()
     report = build_report(run_dir.path)
     run_dir.finish("report", "always", time.perf_counter() - t)
-    import json
-
     with open(run_dir.file("metrics.json")) as fh:
         metrics = json.load(fh)
     return {"run_dir": run_dir.path, "report": report, "metrics": metrics, "seconds": run_dir.seconds()}

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path, write_json
-from ..backend import Backend
+from ..backend import Backend, to_numpy
 from ..clustering.api import centres_of, cluster, write_outputs
 from ..data.loader import usable_rows
 from ..data.spectrograms import open_spectrograms
@@ -127,17 +127,36 @@ def dec_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
     return {"epochs": len(hist) - 1, "final_kl": hist[-1]["kl"]}
 
 
-def embed_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
+def data_spec(cfg: RunConfig) -> dict:
+    return {"path": os.path.abspath(cfg.data), "group": cfg.group, "dataset": cfg.dataset,
+            "freqs_dataset": cfg.freqs_dataset, "times_dataset": cfg.times_dataset,
+            "labels_dataset": cfg.labels_dataset}
+
+
+def embed_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=None) -> dict:
     ckpt = "encoder_dec.pt" if cfg.dec else "best.pt"
-    model, _ = load_model(run.file("checkpoints", ckpt), backend.device)
-    rows, z, truth, _ = _encode(cfg, run, backend, model)
-    arr = to_array(z)  # zero-copy: NumPy view on CPU, CuPy view on GPU
-    host = arr.get() if hasattr(arr, "get") else arr
+    if client is not None:
+        from ..distributed.encode import encode_distributed
+
+        sp = load_splits(run)
+        rows = np.sort(np.concatenate([sp["train"], sp["val"], sp["test"]]))
+        dz = encode_distributed(data_spec(cfg), os.path.abspath(run.file("checkpoints", ckpt)), rows, cfg.norm,
+                                cfg.latent_dim, gpu=cfg.dask == "local-cuda")
+        if ctx is not None:
+            ctx["latents"] = dz  # stays on the workers for the clustering stage
+        host = np.asarray(to_numpy(dz.compute()))
+        with open_data(cfg) as sf:
+            truth = sf.labels(rows)
+    else:
+        model, _ = load_model(run.file("checkpoints", ckpt), backend.device)
+        rows, z, truth, _ = _encode(cfg, run, backend, model)
+        arr = to_array(z)  # zero-copy: NumPy view on CPU, CuPy view on GPU
+        host = arr.get() if hasattr(arr, "get") else arr
     save_latents(run.file("latents.h5"), Latents(host, rows, truth, {"model": cfg.model, "checkpoint": ckpt}))
     return {"n": int(len(rows)), "dims": int(host.shape[1])}
 
 
-def cluster_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
+def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=None) -> dict:
     from ..clustering.select_k import sweep
     from ..plots.figures import k_selection_figure
 
@@ -155,8 +174,9 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
         k_selection_figure(res, run.file("k_selection.png"))
         k = res["suggestion"][cfg.method]["k"]
         log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
-    model, labels, probs, metrics = cluster(lat.z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type,
-                                            lat.truth, cfg.n_init, train_mask)
+    z = (ctx or {}).get("latents", lat.z) if client is not None else lat.z
+    model, labels, probs, metrics = cluster(z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type,
+                                            lat.truth, cfg.n_init, train_mask, client)
     with open_data(cfg) as sf:
         catalogue = sf.catalogue(lat.rows)
         names = sf.class_names
