@@ -23,7 +23,7 @@ def data_options(fn):
     return fn
 
 
-@cli.command()
+@cli.command(short_help="Write the synthetic benchmark with ground truth.")
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("-n", "--rows", type=click.IntRange(1, 427_798), default=20_000, show_default=True,
               help="Number of spectrograms (up to the full RIS size, 427,798).")
@@ -40,7 +40,7 @@ def synth(output, rows, seed):
     click.echo(f"wrote {rows} spectrograms to {output} (catalogue: {output}.csv)")
 
 
-@cli.command()
+@cli.command(short_help="Waveform files to spectrograms (STA/LTA).")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="RIS file to write.")
 @click.option("--append", is_flag=True, help="Add to an existing file (safely: a copy is renamed over it).")
@@ -73,7 +73,7 @@ def spectrograms(inputs, output, append, fs, nperseg, beta, noverlap, nfft, fmin
     click.echo(f"{'appended' if append else 'wrote'} {n} spectrograms to {output}")
 
 
-@cli.command()
+@cli.command(short_help="Describe a spectrogram file.")
 @click.argument("path", type=existing_file)
 @data_options
 @friendly
@@ -104,7 +104,7 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
                              show_default=True, help="Where to compute; auto picks a working GPU.")
 
 
-@cli.command()
+@cli.command(short_help="Cluster latents: labels.csv, metrics.json.")
 @click.argument("latents", type=existing_file)
 @click.option("--method", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
               help="Full-covariance Gaussian mixture or K-means.")
@@ -141,7 +141,7 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, device
     click.echo(f"wrote {out}/labels.csv and {out}/metrics.json")
 
 
-@cli.command("select-k")
+@cli.command("select-k", short_help="Sweep K and suggest one (BIC, gap, ...).")
 @click.argument("latents", type=existing_file)
 @click.option("--k-min", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--k-max", type=click.IntRange(2), default=12, show_default=True)
@@ -180,7 +180,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")
 
 
-@cli.command()
+@cli.command(short_help="Clustering speed, CPU against GPU.")
 @click.option("--sizes", default="10000,100000,427798", show_default=True,
               help="Comma-separated numbers of latent vectors.")
 @click.option("-k", "--k", "k", type=click.IntRange(1), default=8, show_default=True)
@@ -251,7 +251,7 @@ def run_options(fn):
     return fn
 
 
-@cli.command()
+@cli.command(short_help="Everything: data to report, in one go.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @run_options
 @click.option("--dec/--no-dec", default=None, help="Refine the encoder with DEC [off].")
@@ -284,7 +284,7 @@ def run(data, config_file, resume, **options):
     click.echo("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
 
 
-@cli.command()
+@cli.command(short_help="Rebuild a run's HTML report.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @friendly
 def report(run_dir):
@@ -294,7 +294,7 @@ def report(run_dir):
     click.echo(f"wrote {build_report(run_dir)}")
 
 
-@cli.command()
+@cli.command(short_help="Train the encoder only.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @run_options
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[auto]")
@@ -317,7 +317,7 @@ def train(data, config_file, resume, **options):
     click.echo(f"checkpoint: {os.path.join(s['run_dir'], 'checkpoints', 'best.pt')}")
 
 
-@cli.command()
+@cli.command(short_help="Encode every row; latents with row index.")
 @click.argument("checkpoint", type=existing_file)
 @click.argument("path", type=existing_file)
 @data_options
@@ -359,7 +359,7 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
                + (f" ({n_bad} bad rows skipped)" if n_bad else ""))
 
 
-@cli.command()
+@cli.command(short_help="t-SNE map of latents.")
 @click.argument("latents", type=existing_file)
 @click.option("--labels", type=existing_file, help="labels.csv from `cluster` or `run`, to colour the map.")
 @click.option("--max-points", type=click.IntRange(10), default=None,

@@ -19,6 +19,7 @@ th{background:#f2f6fa}td:first-child,th:first-child{text-align:left}
 .headline{display:flex;gap:1em;flex-wrap:wrap}.card{background:#f2f6fa;border-radius:8px;padding:.6em 1em}
 .card b{display:block;font-size:1.5em}img{max-width:100%;border:1px solid #eee;margin:.4em 0}
 .muted{color:#666;font-size:.9em}code{background:#f4f4f4;padding:0 .2em}
+table.kv td{text-align:left}
 """
 
 FIGURES = [("loss.png", "Training and validation loss"), ("k_selection.png", "Choosing K"),
@@ -40,8 +41,8 @@ def _load(run_dir, name, default=None):
         return json.load(fh)
 
 
-def _table(rows: list[list], head: list[str]) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>"]
+def _table(rows: list[list], head: list[str], cls: str = "") -> str:
+    out = [f"<table class='{cls}'><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>"]
     for r in rows:
         out.append("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r) + "</tr>")
     return "".join(out) + "</table>"
@@ -75,14 +76,14 @@ def build_report(run_dir: str) -> str:
             cards.append((label + " vs truth", metrics[key]))
     parts.append("<div class='headline'>" + "".join(f"<div class='card'>{html.escape(n)}<b>{_fmt(v)}</b></div>"
                                                   for n, v in cards) + "</div>")
-    parts.append("<h2>Data</h2>" + _table([[k, v] for k, v in data.items()], ["", "value"]))
+    parts.append("<h2>Data</h2>" + _table([[k, v] for k, v in data.items()], ["", "value"], "kv"))
     k = metrics["k"]
     per = [[j, metrics["cluster_sizes"][j], metrics["silhouette_per_cluster"][j],
             metrics["mean_distance_to_centre"][j]] for j in range(k)]
     parts.append("<h2>Clusters</h2>" + _table(per, ["cluster", "events", "silhouette", "mean distance to centre"]))
     overall = [[m, metrics[m]] for m in ("method", "silhouette", "calinski_harabasz", "davies_bouldin", "bic",
                                          "aic", "inertia", "ari", "nmi", "accuracy", "fitted_on") if m in metrics]
-    parts.append(_table(overall, ["metric", "value"]))
+    parts.append(_table(overall, ["metric", "value"], "kv"))
     parts.append("<h2>Figures</h2>")
     for name, title in FIGURES:
         p = os.path.join(run_dir, name)
@@ -95,8 +96,8 @@ def build_report(run_dir: str) -> str:
         parts += [_img(p, os.path.basename(p)) for p in gal]
     parts.append("<h2>Time per stage</h2>" + _table([[s, v.get("seconds")] for s, v in stages.items()],
                                                    ["stage", "seconds"]))
-    parts.append("<h2>Configuration</h2>" + _table([[k_, v] for k_, v in config.items()], ["option", "value"]))
-    parts.append("<h2>Environment</h2>" + _table([[k_, v] for k_, v in env.items()], ["", ""]))
+    parts.append("<h2>Configuration</h2>" + _table([[k_, v] for k_, v in config.items()], ["option", "value"], "kv"))
+    parts.append("<h2>Environment</h2>" + _table([[k_, v] for k_, v in env.items()], ["", ""], "kv"))
     parts.append("</body></html>")
     path = os.path.join(run_dir, "report.html")
     write_text(path, "\n".join(parts))

@@ -89,3 +89,37 @@ def test_select_k_finds_the_true_number_of_blobs():
     assert res["suggestion"]["gmm"]["k"] == 4
     assert res["suggestion"]["kmeans"]["k"] == 4
     assert {"bic", "aic", "inertia", "silhouette", "gap"} <= set(res["rows"][0])
+
+
+def test_dask_kmeans_uses_cuml_dask_for_cupy_partitions_as_documented(monkeypatch):
+    """cuml.dask.cluster.KMeans(client=..., n_clusters=..., ...) then fit(dask_array): checked by a stand-in."""
+    from gpuclust.distributed import kmeans as dk
+
+    calls = {}
+
+    class FakeCuDaskKMeans:
+        def __init__(self, *, client=None, verbose=False, **kwargs):
+            assert set(kwargs) <= {"n_clusters", "max_iter", "tol", "random_state", "init", "n_init",
+                                   "oversampling_factor", "max_samples_per_batch"}
+            calls["init"] = dict(client=client, **kwargs)
+
+        def fit(self, x):
+            calls["fit"] = x
+            self.cluster_centers_ = np.zeros((3, 2))
+            self.inertia_ = 1.5
+            self.n_iter_ = 4
+            return self
+
+    fake = types.ModuleType("cuml.dask.cluster")
+    fake.KMeans = FakeCuDaskKMeans
+    for name, mod in (("cuml", types.ModuleType("cuml")), ("cuml.dask", types.ModuleType("cuml.dask")),
+                      ("cuml.dask.cluster", fake)):
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr(dk, "_cupy_chunks", lambda x: True)
+    monkeypatch.setattr(dk, "check_dask_latents", lambda x, k, dtype: x)
+    sentinel = object()
+    km = dk.DaskKMeans(3, client="CLIENT", random_state=5).fit(sentinel)
+    assert calls["fit"] is sentinel
+    assert calls["init"]["client"] == "CLIENT" and calls["init"]["n_clusters"] == 3
+    assert calls["init"]["init"] == "scalable-k-means++" and calls["init"]["random_state"] == 5
+    assert km.inertia_ == 1.5 and km.n_iter_ == 4

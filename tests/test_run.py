@@ -187,3 +187,14 @@ def test_dask_local_run_gives_the_same_labels_as_one_process(tiny_run, tmp_path)
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     r = invoke("run", *TINY, "--dask", "tcp://127.0.0.1:9", "-o", tmp_path / "x")
     assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.output
+
+
+def test_k_auto_chooses_k_from_a_sweep(tiny_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "auto"
+    shutil.copytree(tiny_run[0], out)
+    r = invoke("run", *[a if a != "4" else "auto" for a in TINY], "--k-max", "5", "-o", out, "--resume")
+    assert r.exit_code == 0, r.output
+    assert "chosen automatically" in r.output and (out / "k_selection.png").exists()
+    assert 2 <= json.load(open(out / "metrics.json"))["k"] <= 5

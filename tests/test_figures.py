@@ -1,0 +1,51 @@
+"""Figures are readable at a glance: titles, labelled axes with units, every cluster in the legend."""
+import numpy as np
+import pytest
+
+from gpuclust.plots import figures, gallery
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    figs = []
+    monkeypatch.setattr(figures, "save", lambda fig, path: figs.append(fig))
+    monkeypatch.setattr(gallery, "save", lambda fig, path: figs.append(fig))
+    return figs
+
+
+def labelled(ax):
+    return ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+
+
+def test_tsne_map_shows_every_cluster_and_sizes(captured):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, 300)
+    figures.tsne_figure(rng.normal(size=(300, 2)), labels, 6, "x.png")
+    a, b = captured[0].axes
+    assert labelled(a) and labelled(b)
+    assert [t.get_text() for t in a.get_legend().get_texts()] == [f"cluster {j}" for j in range(6)]
+    assert [p.get_height() for p in b.patches] == np.bincount(labels, minlength=6).tolist()
+
+
+def test_loss_confusion_kselection_have_labelled_axes(captured):
+    figures.loss_figure([{"epoch": 1, "train_loss": 2.0, "val_loss": 2.5}, {"epoch": 2, "train_loss": 1.0,
+                                                                            "val_loss": 1.2}], "l.png")
+    figures.confusion_figure(np.array([[5, 1], [0, 7]]), ["quake", "noise"], "c.png")
+    res = {"rows": [{"k": k, "bic": 10.0 - k, "aic": 9.0 - k} for k in (2, 3, 4)],
+           "suggestion": {"gmm": {"k": 4, "why": "lowest BIC"}}}
+    figures.k_selection_figure(res, "k.png")
+    loss, conf, ks = captured
+    assert labelled(loss.axes[0]) and "loss" in loss.axes[0].get_ylabel()
+    assert labelled(conf.axes[0]) and [t.get_text() for t in conf.axes[0].get_yticklabels()] == ["quake", "noise"]
+    assert all(labelled(ax) for ax in ks.axes)
+
+
+def test_gallery_axes_carry_units(captured):
+    img = np.random.default_rng(1).random((87, 100))
+    freqs, times = np.linspace(3.125, 19.92, 87), np.arange(100) * 0.04
+    gallery.cluster_gallery(0, 3, img, img, [img, img], [5, 9], [0.1, 0.7], np.zeros((2, 199)), freqs, times,
+                            50.0, "g.png")
+    axes = [ax for ax in captured[0].axes if ax.axison]
+    assert any(ax.get_ylabel() == "frequency (Hz)" and ax.get_xlabel() == "time (s)" for ax in axes)
+    assert any("velocity" in ax.get_ylabel() for ax in axes)
+    assert "row 9" in " ".join(ax.get_title() for ax in axes)
