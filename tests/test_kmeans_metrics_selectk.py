@@ -123,3 +123,18 @@ def test_dask_kmeans_uses_cuml_dask_for_cupy_partitions_as_documented(monkeypatc
     assert calls["init"]["client"] == "CLIENT" and calls["init"]["n_clusters"] == 3
     assert calls["init"]["init"] == "scalable-k-means++" and calls["init"]["random_state"] == 5
     assert km.inertia_ == 1.5 and km.n_iter_ == 4
+
+
+def test_own_lloyd_engine_matches_scikit_learn_from_the_same_centres():
+    """The engine CuPy input uses when cuML is absent, run here on NumPy: the same code path."""
+    from sklearn.cluster import KMeans as Sk
+
+    x, _ = make_blobs(3000, 4, centers=5, cluster_std=2.0, random_state=3)
+    init = x[:5]
+    sk = Sk(5, init=init, n_init=1, algorithm="lloyd", tol=1e-4, max_iter=300).fit(x)
+    ours = KMeans(5, init=init, engine="lloyd", tol=1e-4).fit(x)
+    np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=1e-8, atol=1e-8)
+    np.testing.assert_array_equal(ours.labels_, sk.labels_)
+    assert ours.inertia_ == pytest.approx(sk.inertia_, rel=1e-9)
+    seeded = KMeans(5, engine="lloyd", n_init=3, random_state=0).fit(x)
+    assert external_metrics(sk.labels_, seeded.labels_)["ari"] > 0.9

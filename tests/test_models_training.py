@@ -138,13 +138,13 @@ def test_nan_loss_stops_with_epoch_and_keeps_last_good_checkpoint(synth_file, tm
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == good
 
 
-def test_dec_lowers_kl_on_a_toy_problem(synth_file):
+def test_dec_lowers_kl_on_a_toy_problem(synth_file, tmp_path):
     torch.manual_seed(0)
     _, _, tr, _ = sources(synth_file)
     ae = AutoEncoder()
     from gpuclust.training.trainer import train_autoencoder as t
 
-    t(ae, tr, tr, TrainConfig(epochs=1, quiet=True), "/tmp/gpuclust-dec-test")
+    t(ae, tr, tr, TrainConfig(epochs=1, quiet=True), tmp_path)
     z = torch.cat([ae.encode(x).detach() for _, x in tr.batches(256, False)])
     centres = z[torch.randperm(len(z))[:4]]
     dec = DEC(ae, centres)

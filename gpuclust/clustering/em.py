@@ -80,7 +80,7 @@ def quadratic_coefficients(p: "Params"):
     k, d = p.means.shape
     prec = p.prec_chol @ p.prec_chol.transpose(0, 2, 1)  # (K, D, D) precision matrices
     iu, ju = _upper(d)
-    quad = prec[:, iu, ju] * xp.asarray(np.where(iu == ju, 1.0, 2.0), dtype=prec.dtype)
+    quad = prec[:, xp.asarray(iu), xp.asarray(ju)] * xp.asarray(np.where(iu == ju, 1.0, 2.0), dtype=prec.dtype)
     lin = -2 * xp.einsum("kde,ke->kd", prec, p.means)
     const = xp.einsum("kd,kde,ke->k", p.means, prec, p.means)
     return xp.concatenate([quad, lin, const[:, None]], axis=1)
@@ -89,7 +89,7 @@ def quadratic_coefficients(p: "Params"):
 def stats_from_moments(t, d: int, loglik: float, n: int) -> Stats:
     """Unpack resp.T @ phi (K, P) into responsibility sums, first and second moments."""
     xp = array_namespace(t)
-    iu, ju = _upper(d)
+    iu, ju = (xp.asarray(i) for i in _upper(d))
     q = len(iu)
     s2 = xp.empty((t.shape[0], d, d), dtype=t.dtype)
     s2[:, iu, ju] = t[:, :q]

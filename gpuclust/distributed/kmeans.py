@@ -5,20 +5,9 @@ import numpy as np
 
 from ..backend import array_namespace
 from ..clustering.gmm import nearest
-from ..clustering.kmeans import kmeans_plusplus
+from ..clustering.kmeans import kmeans_plusplus, lloyd, lloyd_stats
 from .gmm import check_dask_latents
 from .reduce import map_reduce, sample_rows
-
-
-def _lloyd_block(x, centres):
-    """Counts, sums and inertia of one partition under the current centres."""
-    xp = array_namespace(x)
-    k = centres.shape[0]
-    lab = nearest(x, centres)
-    oh = xp.zeros((x.shape[0], k), dtype=x.dtype)
-    oh[xp.arange(x.shape[0]), lab] = 1
-    d2 = ((x - centres[lab]) ** 2).sum()
-    return oh.sum(axis=0), oh.T @ x, float(d2)
 
 
 def _combine(parts):
@@ -56,16 +45,8 @@ class DaskKMeans:
         else:
             centres = xp.asarray(self.init, dtype=sample.dtype)
         tol = self.tol * float(sample.var(axis=0).mean())  # scikit-learn's scale of tol
-        for it in range(1, self.max_iter + 1):
-            counts, sums, inertia = map_reduce(x, _lloyd_block, _combine, centres)
-            empty = counts == 0
-            new = xp.where(empty[:, None], centres, sums / xp.maximum(counts, 1)[:, None])
-            shift = float(((new - centres) ** 2).sum())
-            centres = new
-            if shift <= tol:
-                break
-        self.cluster_centers_, self.n_iter_ = centres, it
-        self.inertia_ = float(map_reduce(x, _lloyd_block, _combine, centres)[2])
+        self.cluster_centers_, self.inertia_, self.n_iter_ = lloyd(
+            lambda c: map_reduce(x, lloyd_stats, _combine, c), centres, self.max_iter, tol)
         return self
 
     def _fit_cuml(self, x):

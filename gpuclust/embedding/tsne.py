@@ -35,6 +35,11 @@ def tsne(z, backend_device: str = "cpu", seed: int = 0, perplexity: float | None
     ref = reference_settings(n)
     perplexity = min(perplexity or ref["perplexity"], (n - 1) / 3)
     learning_rate = learning_rate or ref["learning_rate"]
+    if backend_device == "cuda" and not _has_cuml():
+        import warnings
+
+        warnings.warn("cuML is not installed: t-SNE runs on the CPU with openTSNE", stacklevel=2)
+        backend_device = "cpu"
     if backend_device == "cuda":
         import cupy
         from cuml.manifold import TSNE
@@ -50,3 +55,12 @@ def tsne(z, backend_device: str = "cpu", seed: int = 0, perplexity: float | None
                early_exaggeration=early_exaggeration, n_iter=n_iter, random_state=seed, n_jobs=-1,
                negative_gradient_method="auto", verbose=False)
     return np.asarray(est.fit(np.asarray(to_numpy(z), dtype=np.float64)))
+
+
+def _has_cuml() -> bool:
+    try:
+        import cuml.manifold  # noqa: F401
+
+        return True
+    except Exception:
+        return False
