@@ -245,25 +245,24 @@ RUN_OPTIONS = [
 
 
 def run_options(fn):
+    """The options of `run` and `train`; None means 'not given', so a config file can supply it."""
     for flag, key, typ, help_ in reversed(RUN_OPTIONS):
         names = [flag, f"--{key.replace('_', '-')}"] if flag == "-o" else [flag]
         fn = click.option(*names, key, type=typ, default=None, help=help_)(fn)
+    for opt in reversed([
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+                     help="Where to compute; auto picks a working GPU and says so [auto]."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="TOML or YAML file of options; options given here override it."),
+        click.option("--resume", is_flag=True,
+                     help="Continue a run directory: skip finished stages, resume training from its last epoch."),
+        click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bars (batch jobs)."),
+    ]):
+        fn = opt(fn)
     return fn
 
 
-@cli.command(short_help="Everything: data to report, in one go.")
-@click.argument("data", required=False, type=click.Path(dir_okay=False))
-@run_options
-@click.option("--dec/--no-dec", default=None, help="Refine the encoder with DEC [off].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
-              help="Where to compute; auto picks a working GPU and says so [auto].")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="TOML or YAML file of options; options given here override it.")
-@click.option("--resume", is_flag=True, help="Continue a run directory: skip finished stages, resume training.")
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bars (batch jobs).")
-@friendly
-def run(data, config_file, resume, **options):
-    """Everything in one go: read (or make) data, train, encode, cluster, t-SNE, figures, report."""
+def run_pipeline_from_cli(data, config_file, resume, options, until=None):
     from gpuclust.backend import resolve_backend
     from gpuclust.pipeline.config import make_config
     from gpuclust.pipeline.run import run as run_pipeline
@@ -271,7 +270,17 @@ def run(data, config_file, resume, **options):
     cfg = make_config(config_file, data=data, **options)
     backend = resolve_backend(cfg.device)
     click.echo(f"device: {backend.device}" + (" (auto)" if cfg.device == "auto" else ""))
-    summary = run_pipeline(cfg, backend, resume=resume, log=click.echo)
+    return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until)
+
+
+@cli.command(short_help="Everything: data to report, in one go.")
+@click.argument("data", required=False, type=click.Path(dir_okay=False))
+@run_options
+@click.option("--dec/--no-dec", default=None, help="Refine the encoder with DEC [off].")
+@friendly
+def run(data, config_file, resume, **options):
+    """Everything in one go: read (or make) data, train, encode, cluster, t-SNE, figures, report."""
+    _, summary = run_pipeline_from_cli(data, config_file, resume, options)
     m = summary["metrics"]
     click.echo("")
     click.echo(f"run directory: {summary['run_dir']}")
@@ -297,20 +306,10 @@ def report(run_dir):
 @cli.command(short_help="Train the encoder only.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @run_options
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[auto]")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML or YAML file of options.")
-@click.option("--resume", is_flag=True, help="Resume from the last per-epoch checkpoint in the directory.")
-@click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bars.")
 @friendly
 def train(data, config_file, resume, **options):
     """Train the encoder only: checkpoints, loss history (JSON) and loss figure in the output directory."""
-    from gpuclust.backend import resolve_backend
-    from gpuclust.pipeline.config import make_config
-    from gpuclust.pipeline.run import run as run_pipeline
-
-    cfg = make_config(config_file, data=data, **options)
-    backend = resolve_backend(cfg.device)
-    s = run_pipeline(cfg, backend, resume=resume, log=click.echo, until="train")
+    cfg, s = run_pipeline_from_cli(data, config_file, resume, options, until="train")
     i = s["info"] or {}
     click.echo(f"trained {cfg.model} for {i.get('epochs')} epoch(s): best validation MSE "
                f"{i.get('best_val_loss', float('nan')):.4e}, {i.get('samples_per_s', 0):.0f} spectrograms/s")
