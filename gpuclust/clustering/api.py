@@ -25,6 +25,8 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     across the workers; the fit and the labelling then run there.
     Returns (model, labels (N,) host, probabilities (N, K) host or None, metrics dict).
     """
+    if method not in METHODS:
+        raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
     if client is not None:
         model, labels, probs, x, scale, extra = _fit_dask(z, method, k, backend, seed, covariance_type, n_init,
                                                           train_mask, client)

@@ -148,7 +148,6 @@ def weighted_log_prob(phi, p: Params, a=None, const=None):
     Component-major on purpose: reductions over K then run across K long rows,
     which NumPy vectorises, instead of along rows of length K, which it does not.
     """
-    xp = array_namespace(phi)
     a = quadratic_coefficients(p) if a is None else a
     const = log_norm_const(p) if const is None else const
     wlp = a @ phi.T

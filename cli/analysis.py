@@ -1,0 +1,180 @@
+"""Commands on latents and runs: clustering, choice of K, t-SNE, report, benchmark."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from .main import cli, friendly
+from .options import device_option, existing_file
+
+
+@cli.command(short_help="Cluster latents: labels.csv, metrics.json.")
+@click.argument("latents", type=existing_file)
+@click.option("--method", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
+              help="Full-covariance Gaussian mixture or K-means.")
+@click.option("-k", "--k", "k", type=click.IntRange(1), default=8, show_default=True, help="Number of clusters.")
+@click.option("--covariance-type", type=click.Choice(["full", "tied", "diag", "spherical"]), default="full",
+              show_default=True, help="Mixture covariance type.")
+@click.option("--n-init", type=click.IntRange(1), default=1, show_default=True, help="Restarts; the best is kept.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="cluster-out", show_default=True,
+              help="Directory for labels.csv and metrics.json.")
+@click.option("--dask", help="Partition the latents on Dask: local, local-cuda, tcp://HOST:PORT or a scheduler file.")
+@device_option
+@friendly
+def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, device):
+    """Cluster a latent file (HDF5 from `embed`, or .npy): labels.csv and metrics.json."""
+    from gpuclust.backend import resolve_backend
+    from gpuclust.clustering.api import cluster as run_cluster
+    from gpuclust.clustering.api import write_outputs
+    from gpuclust.latents import load_latents
+
+    from gpuclust.distributed.client import connect, disconnect
+
+    lat = load_latents(latents)
+    backend = resolve_backend(device)
+    client = connect(dask)
+    try:
+        _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
+                                                n_init, client=client)
+    finally:
+        disconnect(client)
+    write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
+    click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette {metrics['silhouette']:.3f}"
+               + (f", ARI {metrics['ari']:.3f}, NMI {metrics['nmi']:.3f}" if "ari" in metrics else ""))
+    click.echo(f"wrote {out}/labels.csv and {out}/metrics.json")
+
+
+@cli.command("select-k", short_help="Sweep K and suggest one (BIC, gap, ...).")
+@click.argument("latents", type=existing_file)
+@click.option("--k-min", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--k-max", type=click.IntRange(2), default=12, show_default=True)
+@click.option("--method", "methods", type=click.Choice(["gmm", "kmeans"]), multiple=True,
+              default=("gmm", "kmeans"), show_default=True, help="Repeat to sweep both.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="select-k-out", show_default=True)
+@device_option
+@friendly
+def select_k(latents, k_min, k_max, methods, seed, out, device):
+    """Sweep K: BIC/AIC (mixture), inertia, silhouette and gap (K-means); table, plot and a suggestion."""
+    import os
+
+    from tqdm import tqdm
+
+    from gpuclust.atomic import write_json
+    from gpuclust.backend import resolve_backend
+    from gpuclust.clustering.select_k import sweep
+    from gpuclust.errors import GpuclustError
+    from gpuclust.latents import load_latents
+    from gpuclust.plots.figures import k_selection_figure
+
+    if k_max <= k_min:
+        raise GpuclustError(f"--k-max ({k_max}) must exceed --k-min ({k_min})")
+    lat = load_latents(latents)
+    backend = resolve_backend(device)
+    x = backend.asarray(lat.z, dtype="float32" if backend.device == "cuda" else "float64")
+    ks = list(range(k_min, k_max + 1))
+    with tqdm(total=len(ks), desc="select-k", disable=None) as bar:
+        res = sweep(x, ks, methods, seed=seed, progress=bar.update)
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, "k_selection.json"), res)
+    k_selection_figure(res, os.path.join(out, "k_selection.png"))
+    for m, s in res["suggestion"].items():
+        click.echo(f"{m}: suggested K = {s['k']} ({s['why']})")
+    click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")
+
+
+@cli.command(short_help="t-SNE map of latents.")
+@click.argument("latents", type=existing_file)
+@click.option("--labels", type=existing_file, help="labels.csv from `cluster` or `run`, to colour the map.")
+@click.option("--max-points", type=click.IntRange(10), default=None,
+              help="Seeded subsample above this size [5000 on CPU, 100000 on GPU].")
+@click.option("--perplexity", type=float, default=None, help="[scaled with N, 30 to 100]")
+@click.option("--learning-rate", type=float, default=None, help="[N/12, at least 200]")
+@click.option("--early-exaggeration", type=float, default=20.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="tsne-out", show_default=True)
+@device_option
+@friendly
+def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggeration, seed, out, device):
+    """t-SNE map of latents (cuML FFT on GPU, openTSNE on CPU): coordinates with row index, and a figure."""
+    import csv
+    import time
+
+    import numpy as np
+
+    from gpuclust.atomic import atomic_path
+    from gpuclust.backend import resolve_backend
+    from gpuclust.embedding.tsne import DEFAULT_MAX_POINTS_CPU, subsample
+    from gpuclust.embedding.tsne import tsne as run_tsne
+    from gpuclust.latents import load_latents
+    from gpuclust.plots.figures import tsne_figure
+
+    backend = resolve_backend(device)
+    lat = load_latents(latents)
+    cap = max_points or (DEFAULT_MAX_POINTS_CPU if backend.device == "cpu" else 100_000)
+    idx = subsample(len(lat.z), cap, seed)
+    if len(idx) < len(lat.z):
+        click.echo(f"embedding a seeded sample of {len(idx)} of {len(lat.z)} points (--max-points to change)")
+    if backend.device == "cpu" and len(idx) > 10_000:
+        click.echo(f"note: openTSNE on CPU takes about 30 s per 10,000 points on 2 cores; {len(idx)} points "
+                   "will take several minutes")
+    t = time.perf_counter()
+    xy = run_tsne(lat.z[idx], backend.device, seed, perplexity, learning_rate, early_exaggeration)
+    lab = np.zeros(len(idx), dtype=int)
+    if labels:
+        with open(labels) as fh:
+            by_row = {int(r["row"]): int(r["cluster"]) for r in csv.DictReader(fh)}
+        lab = np.array([by_row.get(int(r), 0) for r in lat.rows[idx]])
+    os.makedirs(out, exist_ok=True)
+    with atomic_path(os.path.join(out, "tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "x", "y", "cluster"])
+        w.writerows([int(r), f"{a:.4f}", f"{b:.4f}", int(c)] for r, (a, b), c in zip(lat.rows[idx], xy, lab))
+    tsne_figure(xy, lab, int(lab.max()) + 1, os.path.join(out, "tsne.png"))
+    click.echo(f"t-SNE of {len(idx)} points in {time.perf_counter() - t:.1f} s ({backend.device}); "
+               f"wrote {out}/tsne.csv and {out}/tsne.png")
+
+
+@cli.command(short_help="Rebuild a run's HTML report.")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@friendly
+def report(run_dir):
+    """Rebuild the one-page HTML report of a run directory (figures embedded)."""
+    from gpuclust.report import build_report
+
+    click.echo(f"wrote {build_report(run_dir)}")
+
+
+@cli.command(short_help="Clustering speed, CPU against GPU.")
+@click.option("--sizes", default="10000,100000,427798", show_default=True,
+              help="Comma-separated numbers of latent vectors.")
+@click.option("-k", "--k", "k", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--dims", type=click.IntRange(1), default=9, show_default=True, help="Latent dimensions.")
+@click.option("--iters", type=click.IntRange(1), default=20, show_default=True, help="EM iterations timed.")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True, help="Median of this many runs.")
+@click.option("--tsne-size", type=click.IntRange(0), default=5000, show_default=True,
+              help="Points for the t-SNE comparison (0 skips it).")
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="bench-out", show_default=True)
+@friendly
+def bench(sizes, k, dims, iters, repeats, tsne_size, out):
+    """Clustering speed, CPU against GPU, in one run: mixture, K-means and t-SNE; table, JSON, plot."""
+    import os
+
+    from gpuclust.atomic import write_json
+    from gpuclust.bench import bench_figure, run_bench, table
+    from gpuclust.errors import GpuclustError
+
+    try:
+        ns = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise GpuclustError(f"--sizes must be comma-separated integers, got {sizes!r}")
+    if not ns or min(ns) < 2 * k:
+        raise GpuclustError(f"--sizes must be at least 2 x K = {2 * k} each")
+    res = run_bench(ns, k, dims, iters, repeats, tsne_size, progress=lambda m: click.echo(m, err=True))
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, "bench.json"), res)
+    bench_figure(res, os.path.join(out, "bench.png"))
+    click.echo(table(res))
+    click.echo(f"wrote {out}/bench.json and {out}/bench.png")
