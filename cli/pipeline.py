@@ -19,7 +19,7 @@ RUN_OPTIONS = [
     ("--model", "model", click.Choice(["ae", "unet"]), "Encoder: reference autoencoder or U-Net [ae]."),
     ("--latent-dim", "latent_dim", click.IntRange(1), "Latent dimensions [9]."),
     ("--unet-skips", "unet_skips", click.Choice(["all", "none", "no_full"]), "U-Net skip connections [all]."),
-    ("--epochs", "epochs", click.IntRange(1), "Training epochs at most [15]."),
+    ("--epochs", "epochs", click.IntRange(1), "Training epochs at most (early stopping may end sooner) [30]."),
     ("--batch-size", "batch_size", click.IntRange(1), "Batch size [64]."),
     ("--lr", "lr", float, "Adam learning rate [1e-3]."),
     ("--patience", "patience", click.IntRange(1), "Early-stopping patience in epochs [10]."),

@@ -29,3 +29,16 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path):
     assert r.exit_code == 2
     assert r.output.strip().count("\n") == 0 and "no such file" in r.output
     assert "Traceback" not in r.output
+
+
+def test_spectrograms_command_on_a_real_recording(tmp_path):
+    from tests.test_synth_and_waveforms import real_waveform
+
+    out = tmp_path / "real.h5"
+    r = run("spectrograms", real_waveform(), "-o", out, "--on", "3", "--off", "1.5")
+    assert r.exit_code == 0, r.output
+    assert "wrote" in r.output
+    r = run("info", out)
+    assert "87 x 100" in r.output and "catalogue: yes" in r.output
+    r = run("spectrograms", real_waveform(), "-o", out, "--on", "1e9", "--off", "1e8", "--append")
+    assert r.exit_code == 2 and "no events detected" in r.output

@@ -25,7 +25,7 @@ class RunConfig:
     model: str = "ae"
     latent_dim: int = 9
     unet_skips: str = "all"
-    epochs: int = 15
+    epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
     patience: int = 10
