@@ -29,7 +29,7 @@ class RunConfig:
     batch_size: int = 64
     lr: float = 1e-3
     patience: int = 10
-    memory_budget_gb: float = 4.0
+    memory_budget_gb: float = 4.0  # host memory for holding the training set (CPU); the GPU uses its free memory
     # DEC
     dec: bool = False
     dec_gamma: float = 1e-3

@@ -38,7 +38,6 @@ class Streamed:
     def __init__(self, sf: SpectrogramFile, rows, norm: str, device: str):
         self.sf, self.norm, self.device = sf, norm, device
         self.rows = np.sort(np.asarray(rows, dtype=np.int64))
-        self._pos = {int(r): i for i, r in enumerate(self.rows)} if len(self.rows) < 5_000_000 else None
 
     def __len__(self):
         return len(self.rows)
@@ -52,8 +51,14 @@ class Streamed:
 
 
 def make_source(sf: SpectrogramFile, rows, norm: str, device: str, memory_budget: float):
-    """In memory when the set fits `memory_budget` bytes, else streamed."""
+    """In memory when the set fits, else streamed.
+
+    On the CPU "fits" means under `memory_budget` bytes of host memory; on the GPU,
+    under 60 % of the device memory free now (the rest is for the model and activations).
+    """
     h, w = sf.shape
     per_row = h * w * (2 if device == "cuda" else 4)
+    if device == "cuda":
+        memory_budget = 0.6 * torch.cuda.mem_get_info()[0]
     cls = InMemory if len(rows) * per_row <= memory_budget else Streamed
     return cls(sf, rows, norm, device)
