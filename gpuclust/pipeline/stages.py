@@ -17,6 +17,7 @@ from ..latents import Latents, load_latents, save_latents
 from ..latents.encode import encode_rows
 from ..latents.handoff import to_array
 from ..models import build_model
+from ..models.autoencoder import CHANNELS
 from ..training.checkpoint import load_model
 from ..training.sources import make_source
 from ..training.trainer import TrainConfig, train_autoencoder
@@ -53,11 +54,10 @@ def data_stage(cfg: RunConfig, run, log) -> dict:
             log(f"skipped {n_bad} row(s) with NaN or inf")
         with atomic_path(run.file("splits.npz")) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **sp.as_dict())
-        labels = sf.labels()
         return {"file": os.path.abspath(cfg.data), "layout": sf.layout, "dataset": sf.dataset,
                 "rows": sf.n_rows, "bad_rows": n_bad, "image": list(sf.shape),
                 "train": len(sp.train), "validation": len(sp.val), "test": len(sp.test),
-                "ground_truth": labels is not None, "class_names": sf.class_names,
+                "ground_truth": sf.label_dataset is not None, "class_names": sf.class_names,
                 "catalogue": sf.catalogue_dataset is not None, "traces": sf.trace_dataset is not None}
 
 
@@ -68,8 +68,7 @@ def load_splits(run) -> dict:
 
 def model_config(cfg: RunConfig, shape) -> dict:
     if cfg.model == "ae":
-        return {"arch": "ae", "input_shape": list(shape), "latent_dim": cfg.latent_dim,
-                "channels": [8, 16, 32, 64, 128]}
+        return {"arch": "ae", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "channels": list(CHANNELS)}
     return {"arch": "unet", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "base": 8,
             "skips": cfg.unet_skips, "dropout": 0.1}
 
