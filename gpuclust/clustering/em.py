@@ -111,7 +111,7 @@ def precision_cholesky(cov):
             "some mixture components have an ill-defined covariance (not positive definite); "
             "try fewer components, a larger reg_covar, or scaled input"
         )
-    eye = xp.broadcast_to(xp.eye(cov.shape[-1], dtype=cov.dtype), cov.shape)
+    eye = xp.broadcast_to(xp.eye(cov.shape[-1], dtype=cov.dtype), cov.shape).copy()  # batched solve wants real memory
     return xp.linalg.solve(chol, eye).transpose(0, 2, 1)
 
 
