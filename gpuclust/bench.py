@@ -85,7 +85,7 @@ def bench_gmm(x, k, iters, repeats, use_gpu: bool) -> dict:
 
         xg = cupy.asarray(x, dtype=cupy.float32)
         sync = cupy.cuda.Device().synchronize
-        t = _per_iteration(lambda m: GaussianMixture(k, tol=0, max_iter=m, init_params="random", chunk_size=1 << 22,
+        t = _per_iteration(lambda m: GaussianMixture(k, tol=0, max_iter=m, init_params="random",
                                                      **init), xg, iters, repeats, sync)
         out["gpuclust_gmm_cupy_float32_s"] = t
         out["ratio_cupy_vs_sklearn"] = best / t

@@ -18,7 +18,9 @@ class GaussianMixture:
     """Gaussian mixture fitted by EM on NumPy (CPU) or CuPy (GPU) arrays: the input decides.
 
     Arguments and fitted attributes are scikit-learn's. `chunk_size` bounds the
-    memory of one E-step (rows at a time); `dtype` defaults to float64 for
+    memory of one E-step (rows at a time; by default 8,192 on NumPy, which keeps
+    a chunk in cache, and 1,048,576 on CuPy, where kernel launches, not memory,
+    are the cost); `dtype` defaults to float64 for
     NumPy input and float32 for CuPy input. The quadratic design of the data
     (see `em`) is kept between iterations while it needs less than
     `design_cache_bytes`, and rebuilt chunk by chunk otherwise.
@@ -26,7 +28,7 @@ class GaussianMixture:
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100,
                  n_init=1, init_params="kmeans", weights_init=None, means_init=None, precisions_init=None,
-                 random_state=None, warm_start=False, verbose=0, chunk_size=8192, dtype=None,
+                 random_state=None, warm_start=False, verbose=0, chunk_size=None, dtype=None,
                  design_cache_bytes=2**31):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -57,6 +59,9 @@ class GaussianMixture:
         dtype = self.dtype or (np.float32 if xp is not np else np.float64)
         return check_latents(x, self.n_components, dtype=dtype)
 
+    def _chunk(self, x) -> int:
+        return self.chunk_size or (8192 if array_namespace(x) is np else 1 << 20)
+
     def _stats(self, chunks, p):
         a, const = em.quadratic_coefficients(p), em.log_norm_const(p)
         return em.combine(em.chunk_stats(phi, p, a, const) for phi in chunks)
@@ -71,7 +76,7 @@ class GaussianMixture:
         # far less precision (it matters in float32 on the GPU).
         self._shift = x.mean(axis=0)
         xc = x - self._shift
-        chunks = DesignChunks(xc, self.chunk_size, self.design_cache_bytes)
+        chunks = DesignChunks(xc, self._chunk(xc), self.design_cache_bytes)
         self._run_em(lambda p: self._stats(chunks, p), lambda rng: self._initial_params(xc, chunks, rng), xc)
         return self.predict(x)
 
@@ -128,7 +133,7 @@ class GaussianMixture:
         n, d = xc.shape
         k = self.n_components
         resp = self._initial_resp(xc, rng)
-        c = self.chunk_size
+        c = self._chunk(xc)
         st = em.combine(em.initial_stats(phi, resp[i:i + c], d) for i, phi in zip(range(0, n, c), chunks))
         weights, means, cov = em.m_step(st, self.covariance_type, self.reg_covar)
         if self.weights_init is not None:
@@ -196,7 +201,7 @@ class GaussianMixture:
 
     def _chunks(self, x, fn):
         xp = array_namespace(x)
-        return xp.concatenate([fn(phi) for phi in DesignChunks(x, self.chunk_size, 0)])
+        return xp.concatenate([fn(phi) for phi in DesignChunks(x, self._chunk(x), 0)])
 
     def predict_proba(self, x):
         return self._chunks(self._fitted(x), lambda phi: em.responsibilities(phi, self._params)[0].T)

@@ -63,7 +63,7 @@ class DaskGaussianMixture(GaussianMixture):
         pool = sample_rows(xc, self.init_sample, self.random_state or 0)
 
         def initial(rng):
-            return self._initial_params(pool, DesignChunks(pool, self.chunk_size, 0), rng)
+            return self._initial_params(pool, DesignChunks(pool, self._chunk(pool), 0), rng)
 
         self._run_em(lambda p: map_reduce(phi, _stats_block, em.combine, p), initial, pool)
         return self
