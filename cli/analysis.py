@@ -178,3 +178,14 @@ def bench(sizes, k, dims, iters, repeats, tsne_size, out):
     bench_figure(res, os.path.join(out, "bench.png"))
     click.echo(table(res))
     click.echo(f"wrote {out}/bench.json and {out}/bench.png")
+
+
+@cli.command(short_help="Compare runs on one page.")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default="compare.html", show_default=True)
+@friendly
+def compare(run_dirs, out):
+    """One self-contained page comparing runs: encoder, clusterer, scores and t-SNE maps side by side."""
+    from gpuclust.report import build_comparison
+
+    click.echo(f"wrote {build_comparison(list(run_dirs), out)}")

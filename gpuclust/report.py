@@ -102,3 +102,33 @@ def build_report(run_dir: str) -> str:
     path = os.path.join(run_dir, "report.html")
     write_text(path, "\n".join(parts))
     return path
+
+
+def build_comparison(run_dirs: list[str], out_path: str) -> str:
+    """One page comparing finished runs (encoder, clusterer, scores, t-SNE maps side by side)."""
+    if not run_dirs:
+        raise GpuclustError("give at least one run directory to compare")
+    rows, maps = [], []
+    for d in run_dirs:
+        metrics = _load(d, "metrics.json")
+        if metrics is None:
+            raise GpuclustError(f"{d}: no metrics.json; is this a finished gpuclust run directory?")
+        cfg = _load(d, "config.json", {})
+        stages = _load(d, "stages.json", {})
+        name = os.path.basename(os.path.normpath(d))
+        encoder = (cfg.get("model") or "?").upper() + ("+DEC" if cfg.get("dec") else "")
+        if cfg.get("model") == "unet":
+            encoder += f" (skips {cfg.get('unet_skips')})"
+        rows.append([name, encoder, metrics["method"], metrics["k"], cfg.get("epochs"), metrics.get("silhouette"),
+                     metrics.get("ari"), metrics.get("nmi"), metrics.get("accuracy"),
+                     sum(v.get("seconds", 0) for v in stages.values())])
+        p = os.path.join(d, "tsne.png")
+        if os.path.exists(p):
+            maps.append(f"<h3>{html.escape(name)}: {html.escape(encoder)}, {html.escape(metrics['method'])} "
+                        f"K={metrics['k']}</h3>{_img(p, name)}")
+    head = ["run", "encoder", "clusterer", "K", "epochs", "silhouette", "ARI", "NMI", "accuracy", "seconds"]
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gpuclust comparison</title>"
+            f"<style>{CSS}</style></head><body><h1>gpuclust: runs compared</h1>"
+            + _table(rows, head) + "<h2>t-SNE maps</h2>" + "".join(maps) + "</body></html>")
+    write_text(out_path, page)
+    return out_path

@@ -198,3 +198,19 @@ def test_k_auto_chooses_k_from_a_sweep(tiny_run, tmp_path):
     assert r.exit_code == 0, r.output
     assert "chosen automatically" in r.output and (out / "k_selection.png").exists()
     assert 2 <= json.load(open(out / "metrics.json"))["k"] <= 5
+
+
+def test_compare_two_runs_on_one_page(tiny_run, tmp_path):
+    import shutil
+
+    other = tmp_path / "kmeans"
+    shutil.copytree(tiny_run[0], other)
+    r = invoke("run", *TINY, "--method", "kmeans", "-o", other, "--resume")
+    assert r.exit_code == 0, r.output
+    r = invoke("compare", tiny_run[0], other, "-o", tmp_path / "c.html")
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "c.html").read_text()
+    assert "gmm" in page and "kmeans" in page and page.count("data:image/png;base64,") == 2
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", page)
+    r = invoke("compare", tmp_path / "nothing", "-o", tmp_path / "d.html")
+    assert r.exit_code == 2 and "no metrics.json" in r.output
