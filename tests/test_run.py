@@ -214,3 +214,13 @@ def test_compare_two_runs_on_one_page(tiny_run, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", page)
     r = invoke("compare", tmp_path / "nothing", "-o", tmp_path / "d.html")
     assert r.exit_code == 2 and "no metrics.json" in r.output
+
+
+def test_unet_with_dec_runs_end_to_end(tmp_path):
+    r = invoke("run", *TINY, "--model", "unet", "--unet-skips", "no_full", "--epochs", "1", "--dec",
+               "--dec-epochs", "1", "-o", tmp_path / "u")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "u"
+    assert (out / "checkpoints" / "encoder_dec.pt").exists() and (out / "dec_history.json").exists()
+    assert json.load(open(out / "config.json"))["model"] == "unet"
+    assert (out / "gallery").is_dir() and (out / "report.html").exists()
