@@ -8,9 +8,7 @@ figure is the median of `repeats` runs.
 """
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -18,6 +16,7 @@ import warnings
 import numpy as np
 
 from .backend import gpu_available
+from .environment import describe
 
 
 def synthetic_latents(n: int, d: int = 9, k: int = 8, seed: int = 0, dtype=np.float64):
@@ -132,24 +131,6 @@ def bench_tsne(x, use_gpu: bool, cuml_ok: bool) -> dict:
     return out
 
 
-def environment() -> dict:
-    def v(p):
-        try:
-            return md.version(p)
-        except md.PackageNotFoundError:
-            return None
-
-    env = {"machine": platform.node(), "processor": platform.processor() or platform.machine(),
-           "cpu_count": os.cpu_count(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M"),
-           "versions": {p: v(p) for p in ("numpy", "scikit-learn", "torch", "openTSNE", "cupy-cuda12x",
-                                          "cupy-cuda13x", "cuml-cu12", "cuml-cu13", "dask", "dask-cuda")}}
-    if gpu_available():
-        import cupy
-
-        env["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    return env
-
-
 def run_bench(sizes, k=8, d=9, iters=20, repeats=3, tsne_size=5000, progress=print) -> dict:
     use_gpu = gpu_available()
     try:
@@ -176,7 +157,7 @@ def run_bench(sizes, k=8, d=9, iters=20, repeats=3, tsne_size=5000, progress=pri
     if tsne_size:
         progress(f"t-SNE on {tsne_size} points ...")
         tsne_row = {"n": tsne_size, **bench_tsne(synthetic_latents(tsne_size, d, k), use_gpu, cuml_ok)}
-    return {"environment": environment(), "empty_columns": why, "iterations": iters, "repeats": repeats,
+    return {"environment": describe(), "empty_columns": why, "iterations": iters, "repeats": repeats,
             "rows": rows, "tsne": tsne_row}
 
 

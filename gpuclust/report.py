@@ -53,6 +53,8 @@ def _fmt(v) -> str:
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
     return "" if v is None else str(v)
 
 
@@ -69,7 +71,7 @@ def build_report(run_dir: str) -> str:
              f"<style>{CSS}</style></head><body>",
              "<h1>gpuclust run report</h1>",
              f"<p class='muted'>{html.escape(os.path.abspath(run_dir))} · device {html.escape(str(metrics.get('device')))}"
-             f" · gpuclust {html.escape(str(env.get('gpuclust', '')))}</p>"]
+             f" · gpuclust {html.escape(str(env.get('versions', {}).get('gpuclust', '')))}</p>"]
     cards = [("clusters", metrics["k"]), ("events", metrics["n"]), ("silhouette", metrics.get("silhouette"))]
     for key, label in (("ari", "ARI"), ("nmi", "NMI"), ("accuracy", "accuracy")):
         if key in metrics:

@@ -8,36 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
-from importlib.metadata import PackageNotFoundError, version
 
 from ..atomic import write_json
 from ..backend import Backend
 from ..distributed.client import connect, disconnect
+from ..environment import describe
 from .config import RunConfig
 from .figures_stage import figures_stage
 from .rundir import RunDir, fingerprint
 from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_default_data, train_stage,
                      tsne_stage)
-
-
-def environment(backend: Backend) -> dict:
-    def v(p):
-        try:
-            return version(p)
-        except PackageNotFoundError:
-            return None
-
-    import torch
-
-    env = {"gpuclust": v("gpuclust"), "python": platform.python_version(), "machine": platform.node(),
-           "device": backend.device, "torch": torch.__version__, "numpy": v("numpy"), "scikit-learn": v("scikit-learn"),
-           "openTSNE": v("openTSNE"), "cupy": v("cupy-cuda12x") or v("cupy-cuda13x"),
-           "cuml": v("cuml-cu12") or v("cuml-cu13")}
-    if backend.device == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(0)
-    return env
 
 
 def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
@@ -48,7 +29,7 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     if cfg.data is None:
         cfg.data = ensure_default_data(cfg, log)
     write_json(run_dir.file("config.json"), cfg.as_dict())
-    write_json(run_dir.file("environment.json"), environment(backend))
+    write_json(run_dir.file("environment.json"), describe(backend.device))
     c = cfg.as_dict()
     keys = {
         "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows"],
