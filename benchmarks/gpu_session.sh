@@ -2,27 +2,38 @@
 # Everything a session with a lent GPU should run, in ONE device call (a machine start costs minutes).
 #
 # Here, first:   bash ../shared/gpu/fetch-wheels.sh          (Dask, Dask-CUDA, ObsPy, openTSNE wheels -> .whl/)
-# Then, with the device tool:  run(command="bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=600)
+# Then, with the device tool:  run(command="bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=480)
 # Results land in $OUT (copied back) : commit them under benchmarks/results/ with the GPU's name.
 # cuML is not on that machine (6 GB): K-means and t-SNE fall back to gpuclust's CuPy Lloyd and openTSNE,
 # and the cuML columns of the benchmark stay empty, saying why.
+#
+# Steps run in order of value, each under its own time limit (and all of them by 450 s), so that
+# one that hangs or fails cannot take the others' results with it.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 GPUCLUST_CACHE=/tmp/gpuclust-cache
+step() { echo "== $(date -u +%T) $*" | tee -a "$OUT/steps.txt"; }
+deadline=$((SECONDS + ${GPU_SESSION_SECONDS:-450}))
+limit() { local left=$((deadline - SECONDS)); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }  # a step's limit, capped by what is left
+
+step "GPU"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -m pytest -m gpu -q -p no:cacheprovider 2>&1 | tee "$OUT/gpu-tests.log"
-python3 -m pytest -q -x -p no:cacheprovider tests/test_gmm.py tests/test_distributed.py 2>&1 | tail -3 | tee -a "$OUT/gpu-tests.log"
-timeout 300 python3 benchmarks/bench_clustering.py --sizes 10000,100000,427798 --iters 10 --tsne-size 5000 \
-    --out "$OUT/bench" 2>&1 | tee "$OUT/bench.txt"
-timeout 200 python3 - <<'PY' 2>&1 | tee "$OUT/train-throughput.txt"
+nproc >> "$OUT/gpu.txt"
+
+step "1. gpu-marked tests"
+timeout $(limit 90) python3 -m pytest -m gpu -q -p no:cacheprovider 2>&1 | tee "$OUT/gpu-tests.log"
+
+step "2. training throughput"
+timeout $(limit 45) python3 - <<'PY' 2>&1 | tee "$OUT/train-throughput.txt"
 # Training throughput of both encoders on the GPU (bf16 autocast), spectrograms per second.
 import time, torch, torch.nn.functional as F
 from gpuclust.models import AutoEncoder, UNet
+print(torch.__version__, torch.cuda.get_device_name())
 for name, make in (("ae", AutoEncoder), ("unet-all", lambda: UNet(skips="all"))):
     m = make().cuda(); opt = torch.optim.Adam(m.parameters(), 1e-3)
-    for bs in (512,):
+    for bs in (64, 512):
         x = torch.randn(bs, 1, 87, 100, device="cuda")
         for i in range(23):
             if i == 3: torch.cuda.synchronize(); t = time.perf_counter()
@@ -32,4 +43,22 @@ for name, make in (("ae", AutoEncoder), ("unet-all", lambda: UNet(skips="all")))
         torch.cuda.synchronize()
         print(name, "batch", bs, round(20 * bs / (time.perf_counter() - t)), "spectrograms/s")
 PY
+
+step "3. clustering benchmark (EM, K-means, t-SNE)"
+timeout $(limit 150) python3 benchmarks/bench_clustering.py --sizes 10000,100000,427798 --iters 10 --tsne-size 5000 \
+    --out "$OUT/bench" 2>&1 | tee "$OUT/bench.txt"
+
+step "4. gpuclust run --device cuda, built-in data, seeds 0 1 2"
+for seed in 0 1 2; do
+    d="$OUT/run-cuda-seed$seed"
+    timeout $(limit 75) python3 -m cli.main run --device cuda -q --seed "$seed" -o /tmp/run-$seed > "$OUT/run-cuda-seed$seed.txt" 2>&1
+    echo "exit $?" >> "$OUT/run-cuda-seed$seed.txt"
+    tail -4 "$OUT/run-cuda-seed$seed.txt"
+    mkdir -p "$d" && cp /tmp/run-$seed/{metrics,stages,config,environment}.json /tmp/run-$seed/tsne.png "$d"/ 2>/dev/null
+done
+
+step "5. estimator and Dask tests with the carried wheels"
+timeout $(limit 60) python3 -m pytest -q -x -p no:cacheprovider tests/test_gmm.py tests/test_distributed.py 2>&1 \
+    | tail -3 | tee -a "$OUT/gpu-tests.log"
+step "done"
 ls -la "$OUT"

@@ -113,6 +113,18 @@ def bench_kmeans(x, k, repeats, use_gpu: bool, cuml_ok: bool) -> dict:
                                                      output_type="cupy").fit(xg), repeats, sync)
         out["cuml_kmeans_s"] = t
         out["ratio_cuml_vs_sklearn"] = best / t
+    if use_gpu:  # gpuclust's own Lloyd on CuPy: what runs on a GPU without cuML
+        import cupy
+
+        from .clustering.kmeans import KMeans
+
+        xg = cupy.asarray(x, dtype=cupy.float32)
+        sync = cupy.cuda.Device().synchronize
+        fit = lambda: KMeans(k, n_init=1, max_iter=50, tol=0, random_state=0, engine="lloyd").fit(xg)  # noqa: E731
+        fit()  # warm-up: kernel compilation
+        t = _median_time(fit, repeats, sync)
+        out["gpuclust_lloyd_cupy_s"] = t
+        out["ratio_lloyd_cupy_vs_sklearn"] = best / t
     return out
 
 
@@ -163,7 +175,7 @@ def run_bench(sizes, k=8, d=9, iters=20, repeats=3, tsne_size=5000, progress=pri
 
 def table(res: dict) -> str:
     lines = [f"{'N':>8} {'sklearn GMM':>12} {'ours f64':>9} {'ours f32':>9} {'x f64':>6} {'x f32':>6} "
-             f"{'ours GPU':>9} {'x GPU':>7} {'sk KMeans':>10} {'cuML KM':>8}",
+             f"{'ours GPU':>9} {'x GPU':>7} {'sk KMeans':>10} {'cuML KM':>8} {'ours KM GPU':>11}",
              "         (GMM: ms per EM iteration, x = speed-up over scikit-learn at its best thread count;",
              "          KMeans: ms for a 50-iteration fit)"]
     ms = lambda v: f"{v * 1e3:9.2f}" if v is not None else f"{'-':>9}"  # noqa: E731
@@ -173,7 +185,7 @@ def table(res: dict) -> str:
                      f"{ms(r['gpuclust_gmm_numpy_float32_s'])} {rt(r['ratio_numpy_float64_vs_sklearn'])} "
                      f"{rt(r['ratio_numpy_float32_vs_sklearn'])} {ms(r.get('gpuclust_gmm_cupy_float32_s'))} "
                      f"{rt(r.get('ratio_cupy_vs_sklearn')):>7} {ms(r['sklearn_kmeans_best_s']):>10} "
-                     f"{ms(r.get('cuml_kmeans_s')):>8}")
+                     f"{ms(r.get('cuml_kmeans_s')):>8} {ms(r.get('gpuclust_lloyd_cupy_s')):>11}")
     if res.get("tsne"):
         t = res["tsne"]
         lines.append(f"t-SNE, {t['n']} points: openTSNE {t['opentsne_s']:.1f} s"
