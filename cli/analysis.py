@@ -21,9 +21,10 @@ from .options import device_option, existing_file
 @click.option("-o", "--out", type=click.Path(file_okay=False), default="cluster-out", show_default=True,
               help="Directory for labels.csv and metrics.json.")
 @click.option("--dask", help="Partition the latents on Dask: local, local-cuda, tcp://HOST:PORT or a scheduler file.")
+@click.option("--dask-workers", type=click.IntRange(1), help="Worker processes for --dask local [one per core].")
 @device_option
 @friendly
-def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, device):
+def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_workers, device):
     """Cluster a latent file (HDF5 from `embed`, or .npy): labels.csv and metrics.json."""
     from gpuclust.backend import resolve_backend
     from gpuclust.clustering.api import cluster as run_cluster
@@ -34,10 +35,15 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, device
 
     lat = load_latents(latents)
     backend = resolve_backend(device)
-    client = connect(dask)
+    client = connect(dask, dask_workers)
     try:
+        fit = None
+        if client is not None:
+            from gpuclust.distributed import fit_dask
+
+            fit = fit_dask(client)
         _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
-                                                n_init, client=client)
+                                                n_init, fit=fit)
     finally:
         disconnect(client)
     write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)

@@ -24,10 +24,49 @@ def array_namespace(*arrays) -> ModuleType:
 
 
 def to_numpy(a) -> np.ndarray:
-    """A host copy of a NumPy or CuPy array (no copy for NumPy)."""
-    if type(a).__module__.split(".")[0] == "cupy":
+    """A host NumPy array of any array (no copy for NumPy): CuPy, PyTorch (CPU or CUDA), array-API arrays."""
+    if isinstance(a, np.ndarray):
+        return a
+    root = type(a).__module__.split(".")[0]
+    if root == "cupy":
         return a.get()
+    if root == "torch":
+        return a.detach().cpu().numpy()
+    if hasattr(a, "__dlpack__") and not np.isscalar(a):
+        try:
+            return np.from_dlpack(a)
+        except (TypeError, RuntimeError, BufferError, ValueError):
+            pass
     return np.asarray(a)
+
+
+def namespace(*arrays):
+    """(xp, device): the array-API namespace the arrays belong to and the device of the first.
+
+    NumPy, CuPy and PyTorch come wrapped by array-api-compat, so one code path written
+    against the array API standard runs on all of them (and on array-api-strict in tests).
+    Python scalars and None are ignored; no arrays at all means NumPy on the CPU.
+    """
+    import array_api_compat
+
+    arrs = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float, complex, str))]
+    if not arrs:
+        return array_api_compat.array_namespace(np.empty(0)), "cpu"
+    return array_api_compat.array_namespace(*arrs), array_api_compat.device(arrs[0])
+
+
+def is_numpy(xp) -> bool:
+    """True for NumPy and array-api-compat's NumPy wrapper."""
+    import array_api_compat
+
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def is_array(a) -> bool:
+    """True for an array of an array-API library (NumPy included); False for lists, DataFrames, scalars."""
+    import array_api_compat
+
+    return array_api_compat.is_array_api_obj(a) and not np.isscalar(a)
 
 
 def gpu_available() -> bool:

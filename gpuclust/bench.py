@@ -75,8 +75,8 @@ def bench_gmm(x, k, iters, repeats, use_gpu: bool) -> dict:
         best = t if best is None else min(best, t)
     out["sklearn_gmm_best_s"] = best
     for name, dt in (("float64", np.float64), ("float32", np.float32)):
-        t = _per_iteration(lambda m: GaussianMixture(k, tol=0, max_iter=m, init_params="random", dtype=dt, **init),
-                           x, iters, repeats)
+        # All three *_init given: no initialisation is run, as in scikit-learn.
+        t = _per_iteration(lambda m: GaussianMixture(k, tol=0, max_iter=m, **init), x.astype(dt), iters, repeats)
         out[f"gpuclust_gmm_numpy_{name}_s"] = t
         out[f"ratio_numpy_{name}_vs_sklearn"] = best / t
     if use_gpu:
@@ -84,11 +84,25 @@ def bench_gmm(x, k, iters, repeats, use_gpu: bool) -> dict:
 
         xg = cupy.asarray(x, dtype=cupy.float32)
         sync = cupy.cuda.Device().synchronize
-        t = _per_iteration(lambda m: GaussianMixture(k, tol=0, max_iter=m, init_params="random",
-                                                     **init), xg, iters, repeats, sync)
+        t = _per_iteration(lambda m: GaussianMixture(k, tol=0, max_iter=m, **init), xg, iters, repeats, sync)
         out["gpuclust_gmm_cupy_float32_s"] = t
         out["ratio_cupy_vs_sklearn"] = best / t
+    torch_cuda = _torch_cuda()
+    if torch_cuda is not None:  # the same code on PyTorch CUDA tensors (array API through array-api-compat)
+        xt = torch_cuda.asarray(x, dtype=torch_cuda.float32, device="cuda")
+        t = _per_iteration(lambda m: GaussianMixture(k, tol=0, max_iter=m, **init), xt, iters, repeats,
+                           torch_cuda.cuda.synchronize)
+        out["gpuclust_gmm_torch_cuda_float32_s"] = t
+        out["ratio_torch_cuda_vs_sklearn"] = best / t
     return out
+
+
+def _torch_cuda():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
 
 
 def bench_kmeans(x, k, repeats, use_gpu: bool, cuml_ok: bool) -> dict:
@@ -113,14 +127,14 @@ def bench_kmeans(x, k, repeats, use_gpu: bool, cuml_ok: bool) -> dict:
                                                      output_type="cupy").fit(xg), repeats, sync)
         out["cuml_kmeans_s"] = t
         out["ratio_cuml_vs_sklearn"] = best / t
-    if use_gpu:  # gpuclust's own Lloyd on CuPy: what runs on a GPU without cuML
+    if use_gpu:  # gpuclust's own array-API Lloyd on CuPy: what runs on a GPU without cuML
         import cupy
 
         from .clustering.kmeans import KMeans
 
         xg = cupy.asarray(x, dtype=cupy.float32)
         sync = cupy.cuda.Device().synchronize
-        fit = lambda: KMeans(k, n_init=1, max_iter=50, tol=0, random_state=0, engine="lloyd").fit(xg)  # noqa: E731
+        fit = lambda: KMeans(k, n_init=1, max_iter=50, tol=0, random_state=0, engine="array_api").fit(xg)  # noqa: E731
         fit()  # warm-up: kernel compilation
         t = _median_time(fit, repeats, sync)
         out["gpuclust_lloyd_cupy_s"] = t
@@ -175,7 +189,7 @@ def run_bench(sizes, k=8, d=9, iters=20, repeats=3, tsne_size=5000, progress=pri
 
 def table(res: dict) -> str:
     lines = [f"{'N':>8} {'sklearn GMM':>12} {'ours f64':>9} {'ours f32':>9} {'x f64':>6} {'x f32':>6} "
-             f"{'ours GPU':>9} {'x GPU':>7} {'sk KMeans':>10} {'cuML KM':>8} {'ours KM GPU':>11}",
+             f"{'ours GPU':>9} {'x GPU':>7} {'torch GPU':>9} {'sk KMeans':>10} {'cuML KM':>8} {'ours KM GPU':>11}",
              "         (GMM: ms per EM iteration, x = speed-up over scikit-learn at its best thread count;",
              "          KMeans: ms for a 50-iteration fit)"]
     ms = lambda v: f"{v * 1e3:9.2f}" if v is not None else f"{'-':>9}"  # noqa: E731
@@ -184,7 +198,8 @@ def table(res: dict) -> str:
         lines.append(f"{r['n']:>8} {ms(r['sklearn_gmm_best_s']):>12} {ms(r['gpuclust_gmm_numpy_float64_s'])} "
                      f"{ms(r['gpuclust_gmm_numpy_float32_s'])} {rt(r['ratio_numpy_float64_vs_sklearn'])} "
                      f"{rt(r['ratio_numpy_float32_vs_sklearn'])} {ms(r.get('gpuclust_gmm_cupy_float32_s'))} "
-                     f"{rt(r.get('ratio_cupy_vs_sklearn')):>7} {ms(r['sklearn_kmeans_best_s']):>10} "
+                     f"{rt(r.get('ratio_cupy_vs_sklearn')):>7} {ms(r.get('gpuclust_gmm_torch_cuda_float32_s'))} "
+                     f"{ms(r['sklearn_kmeans_best_s']):>10} "
                      f"{ms(r.get('cuml_kmeans_s')):>8} {ms(r.get('gpuclust_lloyd_cupy_s')):>11}")
     if res.get("tsne"):
         t = res["tsne"]
@@ -204,7 +219,8 @@ def bench_figure(res: dict, path) -> None:
     series = [("sklearn_gmm_best_s", "scikit-learn GaussianMixture"),
               ("gpuclust_gmm_numpy_float64_s", "gpuclust, NumPy float64"),
               ("gpuclust_gmm_numpy_float32_s", "gpuclust, NumPy float32"),
-              ("gpuclust_gmm_cupy_float32_s", "gpuclust, CuPy float32")]
+              ("gpuclust_gmm_cupy_float32_s", "gpuclust, CuPy float32"),
+              ("gpuclust_gmm_torch_cuda_float32_s", "gpuclust, PyTorch CUDA float32")]
     for (key, label), c in zip(series, palette(len(series))):
         if all(key in r for r in rows):
             ax.loglog(n, [r[key] * 1e3 for r in rows], "o-", color=c, label=label)

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGM
 
-from gpuclust import GaussianMixture
+from gpuclust import GaussianMixture, KMeans
 from gpuclust.distributed import DaskGaussianMixture, DaskKMeans, connect
-from gpuclust.distributed import gmm as dgmm
+from gpuclust.distributed import blocks as dblocks
 from gpuclust.errors import GpuclustError
 
 da = pytest.importorskip("dask.array")
@@ -53,14 +54,47 @@ def test_distributed_kmeans_equals_scikit_learn_lloyd(client, data):
     np.testing.assert_array_equal(dk.predict(da.from_array(x, chunks=1000)).compute(), sk.labels_)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_same_seed_gives_the_same_start_on_dask(client, data, seed):
+    """Regression: --dask changed the K-means result (another initialisation than one process)."""
+    x, _ = data
+    one = KMeans(5, random_state=seed).fit(x)  # NumPy: scikit-learn itself
+    dist = DaskKMeans(5, random_state=seed).fit(da.from_array(x, chunks=1500))
+    np.testing.assert_array_equal(dist.labels_.compute(), one.labels_)
+    assert dist.n_iter_ == one.n_iter_
+    g1 = GaussianMixture(5, random_state=seed).fit(x)
+    g2 = DaskGaussianMixture(5, random_state=seed).fit(da.from_array(x, chunks=1500))
+    assert g2.n_iter_ == g1.n_iter_ and g2.lower_bound_ == pytest.approx(g1.lower_bound_, rel=1e-10)
+
+
+def test_cluster_command_gives_the_same_labels_with_and_without_dask(tmp_path):
+    """The issue's case: 60,000 well-separated 9-d latents, K-means, K = 6: identical labels either way."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from cli.commands import cli
+
+    x, _ = make_blobs(60000, 9, centers=6, random_state=3)
+    np.save(tmp_path / "lat.npy", x)
+    out = {}
+    for name, extra in (("one", []), ("dask", ["--dask", "local", "--dask-workers", "2"])):
+        r = CliRunner().invoke(cli, ["cluster", str(tmp_path / "lat.npy"), "--method", "kmeans", "-k", "6",
+                                     "-o", str(tmp_path / name), *extra])
+        assert r.exit_code == 0, r.output
+        with open(tmp_path / name / "labels.csv") as fh:
+            out[name] = [int(row["cluster"]) for row in csv.DictReader(fh)]
+    assert out["one"] == out["dask"]
+
+
 def test_killed_worker_mid_fit_gives_the_same_result(client, data, monkeypatch):
     x, init = data
     dx = da.from_array(x, chunks=1000)
     reference = DaskGaussianMixture(5, tol=0, max_iter=12, **init)
-    with pytest.warns(UserWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
         reference.fit(dx)
     calls = {"n": 0}
-    real = dgmm.map_reduce
+    real = dblocks.map_reduce
 
     def kill_on_third_iteration(*args, **kw):
         calls["n"] += 1
@@ -69,9 +103,9 @@ def test_killed_worker_mid_fit_gives_the_same_result(client, data, monkeypatch):
             nanny.process.process.kill()  # the worker process dies with its partitions
         return real(*args, **kw)
 
-    monkeypatch.setattr(dgmm, "map_reduce", kill_on_third_iteration)
+    monkeypatch.setattr(dblocks, "map_reduce", kill_on_third_iteration)
     survived = DaskGaussianMixture(5, tol=0, max_iter=12, **init)
-    with pytest.warns(UserWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
         survived.fit(dx)
     assert calls["n"] == 12
     assert survived.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-12)

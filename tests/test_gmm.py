@@ -1,131 +1,182 @@
-"""The Gaussian mixture against scikit-learn, its errors, and its degenerate cases."""
+"""gpuclust.GaussianMixture is scikit-learn's estimator: same start, same fit, same surface, same errors."""
 import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_iris, make_blobs
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture as SkGM
 
-from gpuclust import GaussianMixture
+from gpuclust import GaussianMixture, GpuclustError
 from gpuclust.clustering import em
-from gpuclust.errors import GpuclustError
+from gpuclust.clustering.gmm import LocalData
 
 
-def shared_init(x, k, cov_type, seed=1):
+def quiet(fn):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s = SkGM(k, covariance_type=cov_type, random_state=seed, max_iter=1).fit(x)
-    return dict(weights_init=s.weights_, means_init=s.means_, precisions_init=s.precisions_)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn()
 
 
 @pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
-@pytest.mark.parametrize("data", ["iris", "blobs"])
-def test_same_lower_bound_and_labels_as_sklearn(cov_type, data):
-    if data == "iris":
-        x, k = load_iris().data, 3
-    else:
-        x, _ = make_blobs(2000, 6, centers=5, cluster_std=[1, 2, 0.5, 1.5, 1], random_state=4)
-        k = 5
-    init = shared_init(x, k, cov_type)
-    ref = SkGM(k, covariance_type=cov_type, tol=1e-8, max_iter=300, **init).fit(x)
-    ours = GaussianMixture(k, covariance_type=cov_type, tol=1e-8, max_iter=300, chunk_size=257, **init).fit(x)
-    assert abs(ours.lower_bound_ - ref.lower_bound_) / abs(ref.lower_bound_) < 1e-5
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_same_random_state_gives_scikit_learns_fit(cov_type, init):
+    """Swap the class in and nothing changes: the same start is drawn, the same EM runs."""
+    x, _ = make_blobs(1500, 4, centers=5, cluster_std=[1, 2, 0.5, 1.5, 1], random_state=0)
+    ref = quiet(lambda: SkGM(5, covariance_type=cov_type, init_params=init, random_state=1, n_init=2).fit(x))
+    ours = quiet(lambda: GaussianMixture(5, covariance_type=cov_type, init_params=init, random_state=1,
+                                         n_init=2, chunk_size=333).fit(x))
+    assert ours.n_iter_ == ref.n_iter_ and ours.converged_ == ref.converged_
+    assert ours.lower_bound_ == pytest.approx(ref.lower_bound_, rel=1e-12)
+    # (the first bound of a k-means++ or random_from_data start, around -1e7, agrees to 1e-8 only)
+    np.testing.assert_allclose(ours.lower_bounds_, ref.lower_bounds_, rtol=1e-7)
     np.testing.assert_array_equal(ours.predict(x), ref.predict(x))
-    np.testing.assert_allclose(ours.predict_proba(x), ref.predict_proba(x), atol=1e-6)
-    np.testing.assert_allclose(ours.covariances_, ref.covariances_, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(ours.precisions_cholesky_, ref.precisions_cholesky_, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(ours.bic(x), ref.bic(x), rtol=1e-8)
-    np.testing.assert_allclose(ours.aic(x), ref.aic(x), rtol=1e-8)
-    np.testing.assert_allclose(ours.score_samples(x), ref.score_samples(x), rtol=1e-8)
-    assert ours.n_iter_ == ref.n_iter_ and ours.converged_
+    for attr in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(ours, attr), getattr(ref, attr), rtol=1e-7, atol=1e-10, err_msg=attr)
+    np.testing.assert_allclose(ours.score_samples(x), ref.score_samples(x), rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(x), ref.predict_proba(x), atol=1e-10)
+    assert ours.bic(x) == pytest.approx(ref.bic(x), rel=1e-10) and ours.aic(x) == pytest.approx(ref.aic(x))
 
 
-def test_recovers_separated_mixture_and_float32():
-    x, y = make_blobs(5000, 9, centers=8, random_state=0)
-    g = GaussianMixture(8, random_state=0, n_init=2).fit(x.astype(np.float32))
-    assert g.means_.dtype == np.float64  # CPU default: float64
-    g32 = GaussianMixture(8, random_state=0, dtype=np.float32).fit(x)
-    assert g32.means_.dtype == np.float32
-    from sklearn.metrics import adjusted_rand_score
-
-    assert adjusted_rand_score(y, g.predict(x)) > 0.99
-    assert adjusted_rand_score(y, g32.predict(x)) > 0.99
-
-
-@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random"])
-def test_every_initialisation_fits(init):
-    x, _ = make_blobs(600, 3, centers=3, random_state=2)
-    g = GaussianMixture(3, init_params=init, random_state=0, max_iter=500).fit(x)
-    assert g.converged_ and np.isfinite(g.lower_bound_)
-    assert g.fit_predict(x).shape == (600,)
+def test_iris_and_sampling_as_scikit_learn():
+    x = load_iris().data
+    ref, ours = SkGM(3, random_state=0).fit(x), GaussianMixture(3, random_state=0).fit(x)
+    np.testing.assert_array_equal(ours.predict(x), ref.predict(x))
+    xs, ys = ours.sample(50)
+    xr, yr = ref.sample(50)
+    np.testing.assert_allclose(xs, xr, rtol=1e-8)
+    np.testing.assert_array_equal(ys, yr)
+    with pytest.raises(ValueError, match="Invalid value for 'n_samples'"):
+        ours.sample(0)
 
 
-def test_reproducible_with_seed_and_warm_start():
-    x, _ = make_blobs(800, 4, centers=4, random_state=1)
-    a = GaussianMixture(4, random_state=3).fit(x)
-    b = GaussianMixture(4, random_state=3).fit(x)
-    assert a.lower_bound_ == b.lower_bound_
-    w = GaussianMixture(4, random_state=3, warm_start=True, max_iter=2)
+def test_covariances_come_from_the_best_of_several_starts():
+    """Regression: with n_init > 1 covariances_ came from the last start, the rest from the best."""
+    x, _ = make_blobs(600, 2, centers=3, random_state=0)
+    g = GaussianMixture(3, n_init=5, random_state=0).fit(x)
+    np.testing.assert_allclose(g.covariances_, np.linalg.inv(g.precisions_), rtol=1e-8, atol=1e-10)
+    ref = SkGM(3, n_init=5, random_state=0).fit(x)
+    np.testing.assert_allclose(g.covariances_, ref.covariances_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_outlier_gets_its_own_component_and_the_fit_converges(seed):
+    """Regression: a component holding one far point was re-seeded every iteration and never converged."""
+    rng = np.random.default_rng(seed)
+    x = np.vstack([rng.standard_normal((399, 2)), [[60.0, 60.0]]])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        w.fit(x)
-        first = w.lower_bound_
-        w.fit(x)
-    assert w.lower_bound_ >= first - 1e-12
+        warnings.simplefilter("error")  # no warning at all
+        g = GaussianMixture(3, random_state=seed).fit(x)
+    ref = SkGM(3, random_state=seed).fit(x)
+    assert g.converged_ and g.n_iter_ == ref.n_iter_ < 100
+    assert g.lower_bound_ == pytest.approx(ref.lower_bound_, rel=1e-8)
+    assert (g.predict(x) == g.predict(x[-1:])[0]).sum() == 1  # the outlier alone in its component
 
 
-@pytest.mark.parametrize("x, k, message", [
-    (np.zeros((5, 2)), 6, "K = 6 clusters asked for, but input has only 5 samples"),
-    (np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]), 2, "NaN or inf.*row 1"),
-    (np.zeros((4, 0)), 2, "0 features"),
-    (np.zeros(4), 2, "must be 2-D"),
+def test_warm_start_continues_from_the_fitted_parameters_on_shifted_data():
+    """Regression: warm-started parameters were relative to the previous data's mean."""
+    x, _ = make_blobs(800, 3, centers=3, random_state=4)
+    shifted = x + 3.0
+    ours = GaussianMixture(3, warm_start=True, max_iter=1, random_state=0)
+    ref = SkGM(3, warm_start=True, max_iter=1, random_state=0)
+    quiet(lambda: ours.fit(x))
+    quiet(lambda: ref.fit(x))
+    quiet(lambda: ours.fit(shifted))
+    quiet(lambda: ref.fit(shifted))
+    assert ours.lower_bound_ == pytest.approx(ref.lower_bound_, rel=1e-9)
+    np.testing.assert_allclose(ours.means_, ref.means_, rtol=1e-9)
+
+
+def test_warm_start_detects_convergence_with_one_iteration_per_fit():
+    """scikit-learn's test_convergence_detected_with_warm_start: the previous bound carries over."""
+    x, _ = make_blobs(500, 2, centers=2, random_state=0)
+    g = GaussianMixture(2, warm_start=True, max_iter=1, random_state=0)
+    for _ in range(100):
+        quiet(lambda: g.fit(x))
+        if g.converged_:
+            break
+    assert g.converged_ and g.n_iter_ <= 1
+
+
+def test_non_convergence_is_a_convergence_warning():
+    x, _ = make_blobs(500, 2, centers=4, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        GaussianMixture(4, max_iter=1, random_state=0).fit(x)
+
+
+def test_errors_are_scikit_learns():
+    x, _ = make_blobs(50, 3, centers=2, random_state=0)
+    with pytest.raises(NotFittedError):
+        GaussianMixture(2).predict(x)
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        GaussianMixture(60).fit(x)
+    with pytest.raises(ValueError, match="NaN"):
+        GaussianMixture(2).fit(np.vstack([x, [[np.nan, 0, 0]]]))
+    g = GaussianMixture(2, random_state=0).fit(x)
+    with pytest.raises(ValueError, match="X has 4 features, but GaussianMixture is expecting 3"):
+        g.predict(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="covariance_type"):
+        GaussianMixture(2, covariance_type="round").fit(x)
+    assert issubclass(GpuclustError, ValueError)
+
+
+@pytest.mark.parametrize("precisions, message", [
+    (np.ones((3, 3, 3)), "should have the shape of"),
+    (np.array([[[1.0, 2.0, 0], [0, 1, 0], [0, 0, 1]]] * 2), "symmetric, positive-definite"),
+    (np.array([-np.eye(3)] * 2), "symmetric, positive-definite"),
 ])
-def test_bad_input_errors(x, k, message):
-    with pytest.raises(GpuclustError, match=message):
-        GaussianMixture(k).fit(x)
+def test_precisions_init_is_validated(precisions, message):
+    x, _ = make_blobs(60, 3, centers=2, random_state=0)
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, precisions_init=precisions).fit(x)
 
 
-def test_predict_before_fit_and_wrong_width():
-    with pytest.raises(GpuclustError, match="not fitted"):
-        GaussianMixture(2).predict(np.zeros((3, 2)))
-    g = GaussianMixture(2, random_state=0).fit(np.random.default_rng(0).standard_normal((50, 3)))
-    with pytest.raises(GpuclustError, match="3"):
-        g.predict(np.zeros((3, 4)))
+def test_reordered_dataframe_columns_are_refused():
+    """Regression: predicting on a DataFrame with its columns reordered silently relabelled rows."""
+    pd = pytest.importorskip("pandas")
+    x, _ = make_blobs(300, 3, centers=3, random_state=0)
+    df = pd.DataFrame(x, columns=["a", "b", "c"])
+    g = GaussianMixture(3, random_state=0).fit(df)
+    np.testing.assert_array_equal(g.predict(df), g.predict(x))
+    with pytest.raises(ValueError, match="feature names"):
+        g.predict(df[["c", "a", "b"]])
 
 
-def test_degenerate_component_does_not_crash():
-    """Duplicated points and more components than distinct clusters: regularised, finite, warned at most."""
-    rng = np.random.default_rng(0)
-    x = np.concatenate([np.repeat([[5.0, 5.0]], 40, axis=0), rng.standard_normal((200, 2))])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g = GaussianMixture(6, random_state=0, reg_covar=1e-4, max_iter=200).fit(x)
-    assert np.isfinite(g.lower_bound_) and np.isfinite(g.covariances_).all()
-    assert np.isclose(g.weights_.sum(), 1)
+def test_works_in_pipelines_grid_search_and_clone():
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, _ = make_blobs(400, 3, centers=3, random_state=0)
+    pipe = make_pipeline(StandardScaler(), GaussianMixture(3, random_state=0)).fit(x)
+    assert pipe.predict(x).shape == (400,) and np.isfinite(pipe.score(x))
+    search = GridSearchCV(GaussianMixture(random_state=0), {"n_components": [2, 3, 4]}, cv=3).fit(x)
+    assert search.best_params_["n_components"] in (2, 3, 4)
+    c = clone(GaussianMixture(5, covariance_type="diag", chunk_size=100))
+    assert c.get_params()["covariance_type"] == "diag" and c.set_params(n_components=2).n_components == 2
 
 
-def test_empty_component_is_reseeded_with_a_warning():
-    x, _ = make_blobs(300, 2, centers=2, random_state=0)
-    far = np.array([[1e3, 1e3], [1e3 + 1, 1e3]])  # a component whose mean is far from every point
-    means = np.concatenate([x[:1], x[-1:], far[:1]])
-    with pytest.warns(UserWarning, match="re-seeded"):
-        g = GaussianMixture(3, means_init=means, random_state=0, max_iter=50).fit(x)
-    assert np.isfinite(g.lower_bound_)
+def test_float32_collapsed_component_is_resolved_in_float64():
+    """In float32 the moments of a one-sample component can cancel below reg_covar; scikit-learn's
+    two-pass estimate cannot. gpuclust then redoes that M-step in float64 instead of failing."""
+    rng = np.random.RandomState(0)
+    x = (rng.rand(200, 2) * 50).astype(np.float32)
+    ref = SkGM(2, init_params="random_from_data", random_state=0).fit(x)
+    ours = GaussianMixture(2, init_params="random_from_data", random_state=0).fit(x)
+    assert ours.means_.dtype == np.float32
+    assert adjusted_rand_score(ref.predict(x), ours.predict(x)) > 0.99
 
 
-def test_ill_defined_covariance_message():
-    with pytest.raises(GpuclustError, match="ill-defined covariance.*reg_covar"):
-        em.precision_cholesky(np.array([[[1.0, 2.0], [2.0, 1.0]]]))
-
-
-def test_chunked_statistics_combine_to_the_whole():
-    """Sums over any split of the samples equal the whole: what the Dask fit relies on."""
+def test_statistics_of_any_split_add_up_to_the_whole():
+    """What the chunked and the Dask fits rely on."""
     x, _ = make_blobs(1000, 4, centers=3, random_state=5)
     g = GaussianMixture(3, random_state=0).fit(x)
-    p = g._params
-    xc = x - g._shift
-    whole = em.chunk_stats(em.design(xc), p)
-    parts = em.combine(em.chunk_stats(em.design(xc[i:i + 97]), p) for i in range(0, 1000, 97))
-    np.testing.assert_allclose(parts.nk, whole.nk)
-    np.testing.assert_allclose(parts.s2, whole.s2)
-    assert parts.n == 1000 and np.isclose(parts.loglik, whole.loglik)
+    shift = x.mean(axis=0)
+    whole, parts = LocalData(x, shift, 1000), LocalData(x, shift, 97)
+    p = em.Params(g.weights_, g.means_ - shift, g.covariances_, g.precisions_cholesky_, "full")
+    a, b = whole.stats(p), parts.stats(p)
+    np.testing.assert_allclose(b.nk, a.nk)
+    np.testing.assert_allclose(b.s2, a.s2)
+    assert b.n == 1000 and float(b.loglik) == pytest.approx(float(a.loglik))

@@ -1,70 +1,124 @@
-"""K-means (scikit-learn on CPU; cuML through a stand-in), metrics, and choosing K."""
+"""K-means (scikit-learn's, its array-API transcription, cuML through stand-ins), metrics, choosing K."""
 import sys
 import types
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from gpuclust import KMeans
-from gpuclust.clustering import kmeans as kmeans_mod
 from gpuclust.clustering.metrics import external_metrics, internal_metrics
 from gpuclust.clustering.select_k import sweep
-from gpuclust.errors import GpuclustError
 
 
-def test_kmeans_on_numpy_uses_sklearn_and_finds_blobs():
+def test_kmeans_on_numpy_is_scikit_learn():
     x, y = make_blobs(1500, 5, centers=4, random_state=0)
     km = KMeans(4, n_init=2, random_state=0).fit(x)
-    assert km.cluster_centers_.shape == (4, 5) and km.inertia_ > 0
+    ref = SkKMeans(4, n_init=2, random_state=0).fit(x)
+    np.testing.assert_array_equal(km.labels_, ref.labels_)
     assert external_metrics(y, km.labels_)["ari"] > 0.99
-    np.testing.assert_array_equal(km.predict(x), km.labels_)
-    with pytest.raises(GpuclustError, match="K = 9"):
+    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=9"):
         KMeans(9).fit(x[:5])
 
 
-class FakeCuML:
-    """Stands in for cuml: records the constructor call and checks the input is a 'CuPy' array."""
+@pytest.mark.parametrize("seed", range(4))
+def test_array_api_engine_is_scikit_learns_algorithm(seed):
+    """The engine CuPy and other arrays use, run here on NumPy: same start, same iterations, same end."""
+    x, _ = make_blobs(3000, 4, centers=6, cluster_std=2.5, random_state=seed)
+    ref = SkKMeans(6, random_state=seed, n_init=2).fit(x)
+    ours = KMeans(6, random_state=seed, n_init=2, engine="array_api").fit(x)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-10, atol=1e-12)
+    assert ours.n_iter_ == ref.n_iter_ and ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-12)
 
+
+def test_empty_clusters_are_relocated_as_scikit_learn_does():
+    x = np.r_[np.random.default_rng(0).standard_normal((100, 2)), np.random.default_rng(1).standard_normal((100, 2)) + 10]
+    init = np.array([[0, 0], [10, 10], [100, 100.0]])
+    ref = SkKMeans(3, init=init, n_init=1).fit(x)
+    ours = KMeans(3, init=init, n_init=1, engine="array_api").fit(x)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_)
+
+
+def _fake_cuml(calls):
+    """Stands in for cuml (26.10): checks the constructor and fit arguments against the documented API."""
+
+    class FakeKMeans:
+        def __init__(self, **kwargs):
+            allowed = {"handle", "n_clusters", "max_iter", "tol", "verbose", "random_state", "init", "n_init",
+                       "oversampling_factor", "max_samples_per_batch", "output_type"}
+            assert set(kwargs) <= allowed, set(kwargs) - allowed
+            calls.append(kwargs)
+            self.kw = kwargs
+
+        def fit(self, x, y=None, sample_weight=None, *, convert_dtype=True):
+            calls.append({"fit_dtype": x.dtype, "convert_dtype": convert_dtype, "weights": sample_weight})
+            sk = SkKMeans(self.kw["n_clusters"], init=np.asarray(self.kw["init"]), n_init=1,
+                          max_iter=self.kw["max_iter"], tol=self.kw["tol"]).fit(x, sample_weight=sample_weight)
+            self.cluster_centers_, self.labels_ = sk.cluster_centers_, sk.labels_
+            self.inertia_, self.n_iter_ = sk.inertia_, sk.n_iter_
+            return self
+
+    mod = types.ModuleType("cuml")
+    mod.cluster = types.SimpleNamespace(KMeans=FakeKMeans)
+    return mod
+
+
+def test_cuml_engine_starts_cuml_from_scikit_learns_centres(monkeypatch):
     calls = []
-
-    class cluster:
-        class KMeans:
-            def __init__(self, **kwargs):
-                allowed = {"n_clusters", "max_iter", "tol", "verbose", "random_state", "init", "n_init",
-                           "oversampling_factor", "max_samples_per_batch", "device_buffer_samples",
-                           "init_size", "output_type"}
-                assert set(kwargs) <= allowed, set(kwargs) - allowed  # cuML 26.10's documented arguments
-                assert kwargs["init"] in ("scalable-k-means++", "k-means||", "k-means++", "random")
-                assert kwargs["output_type"] == "cupy"
-                FakeCuML.calls.append(kwargs)
-                self.kw = kwargs
-
-            def fit(self, x):
-                from sklearn.cluster import KMeans as Sk
-
-                sk = Sk(self.kw["n_clusters"], n_init=1, random_state=0).fit(np.asarray(x))
-                self.cluster_centers_, self.labels_ = sk.cluster_centers_, sk.labels_
-                self.inertia_, self.n_iter_ = sk.inertia_, sk.n_iter_
-                self._sk = sk
-                return self
-
-            def predict(self, x):
-                return self._sk.predict(np.asarray(x))
+    monkeypatch.setitem(sys.modules, "cuml", _fake_cuml(calls))
+    x, _ = make_blobs(800, 3, centers=4, random_state=0)
+    km = KMeans(4, random_state=7, engine="cuml").fit(x)
+    ctor, fit = calls[0], calls[1]
+    assert ctor["n_clusters"] == 4 and ctor["n_init"] == 1 and ctor["output_type"] == "cupy"
+    assert not isinstance(ctor["init"], str)  # our k-means++ centres, not cuML's own seeding
+    assert fit["convert_dtype"] is False and fit["fit_dtype"] == np.float64
+    np.testing.assert_array_equal(km.labels_, SkKMeans(4, random_state=7).fit(x).labels_)
 
 
-def test_kmeans_on_cupy_input_calls_cuml_as_documented(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cuml", FakeCuML)
-    fake_xp = types.SimpleNamespace()
-    monkeypatch.setattr(kmeans_mod, "array_namespace", lambda *a: fake_xp)
-    monkeypatch.setattr(kmeans_mod, "check_latents", lambda x, k=None: x)
-    fake_xp.asarray = np.asarray
-    x, _ = make_blobs(300, 3, centers=3, random_state=0)
-    km = KMeans(3, random_state=7, n_init=1).fit(x)
-    call = FakeCuML.calls[-1]
-    assert call["n_clusters"] == 3 and call["init"] == "scalable-k-means++" and call["random_state"] == 7
-    assert km.labels_.shape == (300,)
+def test_dask_kmeans_starts_cuml_dask_from_the_same_centres(monkeypatch):
+    """cuml.dask.cluster.KMeans(client=..., init=<our centres>, ...).fit(X), predict(X), score(X): a stand-in."""
+    da = pytest.importorskip("dask.array")
+    from gpuclust.distributed import kmeans as dk
+
+    calls = {}
+
+    class FakeCuDaskKMeans:
+        def __init__(self, *, client=None, verbose=False, **kwargs):
+            assert set(kwargs) <= {"n_clusters", "max_iter", "tol", "random_state", "init", "n_init",
+                                   "oversampling_factor", "max_samples_per_batch"}
+            calls["init"] = dict(client=client, **kwargs)
+
+        def fit(self, x, sample_weight=None):
+            self._sk = SkKMeans(calls["init"]["n_clusters"], init=np.asarray(calls["init"]["init"]),
+                                n_init=1).fit(x.compute())
+            self.cluster_centers_, self.n_iter_ = self._sk.cluster_centers_, self._sk.n_iter_
+            return self
+
+        def predict(self, x, delayed=True):
+            return x.map_blocks(self._sk.predict, drop_axis=1, dtype=np.int32)
+
+        def score(self, x, sample_weight=None):
+            return self._sk.score(x.compute())
+
+    fake = types.ModuleType("cuml.dask.cluster")
+    fake.KMeans = FakeCuDaskKMeans
+    for name, mod in (("cuml", types.ModuleType("cuml")), ("cuml.dask", types.ModuleType("cuml.dask")),
+                      ("cuml.dask.cluster", fake)):
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr(dk, "_cupy_partitions", lambda x: True)
+    x, _ = make_blobs(3000, 3, centers=4, random_state=2)
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        km = dk.DaskKMeans(4, client="CLIENT", random_state=5).fit(da.from_array(x, chunks=500))
+        labels = km.labels_.compute()
+    assert calls["init"]["client"] == "CLIENT" and calls["init"]["n_init"] == 1
+    assert not isinstance(calls["init"]["init"], str)
+    np.testing.assert_array_equal(labels, SkKMeans(4, random_state=5).fit(x).labels_)
 
 
 def test_internal_metrics_match_sklearn():
@@ -74,6 +128,12 @@ def test_internal_metrics_match_sklearn():
     assert np.isclose(m["calinski_harabasz"], calinski_harabasz_score(x, y))
     assert np.isclose(m["davies_bouldin"], davies_bouldin_score(x, y))
     assert m["cluster_sizes"] == np.bincount(y).tolist() and len(m["silhouette_per_cluster"]) == 3
+
+
+def test_metrics_of_a_single_cluster_are_undefined_not_errors():
+    x, _ = make_blobs(100, 2, centers=1, random_state=0)
+    m = internal_metrics(x, np.zeros(100, int), 3)
+    assert np.isnan(m["silhouette"]) and np.isnan(m["calinski_harabasz"]) and np.isnan(m["davies_bouldin"])
 
 
 def test_external_metrics_hungarian_accuracy():
@@ -89,52 +149,3 @@ def test_select_k_finds_the_true_number_of_blobs():
     assert res["suggestion"]["gmm"]["k"] == 4
     assert res["suggestion"]["kmeans"]["k"] == 4
     assert {"bic", "aic", "inertia", "silhouette", "gap"} <= set(res["rows"][0])
-
-
-def test_dask_kmeans_uses_cuml_dask_for_cupy_partitions_as_documented(monkeypatch):
-    """cuml.dask.cluster.KMeans(client=..., n_clusters=..., ...) then fit(dask_array): checked by a stand-in."""
-    from gpuclust.distributed import kmeans as dk
-
-    calls = {}
-
-    class FakeCuDaskKMeans:
-        def __init__(self, *, client=None, verbose=False, **kwargs):
-            assert set(kwargs) <= {"n_clusters", "max_iter", "tol", "random_state", "init", "n_init",
-                                   "oversampling_factor", "max_samples_per_batch"}
-            calls["init"] = dict(client=client, **kwargs)
-
-        def fit(self, x):
-            calls["fit"] = x
-            self.cluster_centers_ = np.zeros((3, 2))
-            self.inertia_ = 1.5
-            self.n_iter_ = 4
-            return self
-
-    fake = types.ModuleType("cuml.dask.cluster")
-    fake.KMeans = FakeCuDaskKMeans
-    for name, mod in (("cuml", types.ModuleType("cuml")), ("cuml.dask", types.ModuleType("cuml.dask")),
-                      ("cuml.dask.cluster", fake)):
-        monkeypatch.setitem(sys.modules, name, mod)
-    monkeypatch.setattr(dk, "_cupy_chunks", lambda x: True)
-    monkeypatch.setattr(dk, "check_dask_latents", lambda x, k, dtype: x)
-    sentinel = object()
-    km = dk.DaskKMeans(3, client="CLIENT", random_state=5).fit(sentinel)
-    assert calls["fit"] is sentinel
-    assert calls["init"]["client"] == "CLIENT" and calls["init"]["n_clusters"] == 3
-    assert calls["init"]["init"] == "scalable-k-means++" and calls["init"]["random_state"] == 5
-    assert km.inertia_ == 1.5 and km.n_iter_ == 4
-
-
-def test_own_lloyd_engine_matches_scikit_learn_from_the_same_centres():
-    """The engine CuPy input uses when cuML is absent, run here on NumPy: the same code path."""
-    from sklearn.cluster import KMeans as Sk
-
-    x, _ = make_blobs(3000, 4, centers=5, cluster_std=2.0, random_state=3)
-    init = x[:5]
-    sk = Sk(5, init=init, n_init=1, algorithm="lloyd", tol=1e-4, max_iter=300).fit(x)
-    ours = KMeans(5, init=init, engine="lloyd", tol=1e-4).fit(x)
-    np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=1e-8, atol=1e-8)
-    np.testing.assert_array_equal(ours.labels_, sk.labels_)
-    assert ours.inertia_ == pytest.approx(sk.inertia_, rel=1e-9)
-    seeded = KMeans(5, engine="lloyd", n_init=3, random_state=0).fit(x)
-    assert external_metrics(sk.labels_, seeded.labels_)["ari"] > 0.9

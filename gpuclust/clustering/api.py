@@ -7,33 +7,34 @@ import os
 import numpy as np
 
 from ..atomic import atomic_path, write_json
-from ..backend import Backend, to_numpy
+from ..backend import Backend, namespace, to_numpy
 from ..errors import GpuclustError
 from .gmm import GaussianMixture
 from .kmeans import KMeans
 from .metrics import external_metrics, internal_metrics
+from .validation import check_latents
 
 METHODS = ("gmm", "kmeans")
 
 
 def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
-            truth=None, n_init: int = 1, train_mask=None, client=None):
+            truth=None, n_init: int = 1, train_mask=None, fit=None):
     """Fit on z (or on the rows where train_mask is True) and label every row.
 
     The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its centres in latent units.
-    With a Dask `client`, z may be a Dask array (e.g. latents encoded on the workers) or is partitioned
-    across the workers; the fit and the labelling then run there.
+    `fit` chooses where the work runs (chosen at the edge): `fit_local` (default, this process, NumPy or
+    CuPy by the backend) or gpuclust.distributed's `fit_dask` (partitions on a Dask cluster).
     Returns (model, labels (N,) host, probabilities (N, K) host or None, metrics dict).
     """
     if method not in METHODS:
         raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
-    if client is not None:
-        model, labels, probs, x, scale, extra = _fit_dask(z, method, k, backend, seed, covariance_type, n_init,
-                                                          train_mask, client)
-    else:
-        model, labels, probs, x, scale = _fit_local(z, method, k, backend, seed, covariance_type, n_init,
-                                                    train_mask)
-        extra = {}
+    try:
+        model, labels, probs, x, scale, extra = (fit or fit_local)(z, method, k, backend, seed, covariance_type,
+                                                                  n_init, train_mask)
+    except GpuclustError:
+        raise
+    except ValueError as e:  # the estimators' own (scikit-learn's) messages: a problem with the data
+        raise GpuclustError(f"{method} with K = {k} failed: {e}".replace("\n", " "))
     metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device,
                "latent_scale": scale, **extra}
     metrics.update(internal_metrics(x, labels, k, seed=seed))
@@ -48,46 +49,43 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     return model, labels, probs, metrics
 
 
-def _fit_local(z, method, k, backend, seed, covariance_type, n_init, train_mask):
-    x = backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64)
+def estimator(method: str, k: int, seed: int, covariance_type: str, n_init: int, classes=None):
+    """The clustering estimator for `method` (gpuclust's own classes, or the given Dask ones)."""
+    gm, km = classes or (GaussianMixture, KMeans)
+    if method == "gmm":
+        return gm(k, covariance_type=covariance_type, random_state=seed, n_init=n_init, max_iter=300)
+    return km(k, n_init=n_init, random_state=seed)
+
+
+def fit_local(z, method, k, backend, seed, covariance_type, n_init, train_mask):
+    """The fit in this process, on the backend's device: (model, labels, probs, x, scale, extra)."""
+    x = check_latents(backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64), k)
+    xp, dev = namespace(x)
     # One global scale (geometry unchanged) so that reg_covar and tolerances mean the same for
     # latents of any magnitude: an encoder fed L2-normalised spectrograms gives latents ~1e-3.
-    scale = float(x.std()) or 1.0
+    scale = float(xp.std(x)) or 1.0
     x = x / scale
-    fit_x = x if train_mask is None else x[backend.asarray(train_mask)]
+    fit_x = x if train_mask is None else xp.take(x, xp.asarray(np.flatnonzero(train_mask), device=dev), axis=0)
+    check_latents(fit_x, k, what="the training rows")
+    model = estimator(method, k, seed, covariance_type, n_init)
+    extra = caught_warnings(lambda: model.fit(fit_x))
     if method == "gmm":
-        model = GaussianMixture(k, covariance_type=covariance_type, random_state=seed, n_init=n_init,
-                                max_iter=300).fit(fit_x)
         probs = model.predict_proba(x)
-        return model, probs.argmax(axis=1), to_numpy(probs), x, scale
-    model = KMeans(k, n_init=n_init, random_state=seed).fit(fit_x)
-    return model, model.predict(x), None, x, scale
+        return model, xp.argmax(probs, axis=1), to_numpy(probs), x, scale, extra
+    return model, model.predict(x), None, x, scale, extra
 
 
-def _fit_dask(z, method, k, backend, seed, covariance_type, n_init, train_mask, client):
-    """The same fit with the latents partitioned across the workers; only labels come back."""
-    import dask.array as da
+def caught_warnings(fn) -> dict:
+    """Run fn; the convergence warnings it raised, for metrics.json (where a batch user will see them)."""
+    import warnings
 
-    from ..distributed import DaskGaussianMixture, DaskKMeans
+    from sklearn.exceptions import ConvergenceWarning
 
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    if not isinstance(z, da.Array):
-        z = da.from_array(np.asarray(z), chunks=max(1000, -(-len(z) // (4 * n_workers))))
-    dtype = np.float32 if backend.device == "cuda" else np.float64
-    z = z.astype(dtype)
-    scale = float(z.std().compute()) or 1.0
-    x = (z / scale).persist()
-    fit_x = x if train_mask is None else x[np.asarray(train_mask)]
-    if method == "gmm":
-        model = DaskGaussianMixture(k, covariance_type=covariance_type, random_state=seed, n_init=n_init,
-                                    max_iter=300, dtype=dtype).fit(fit_x)
-        probs = to_numpy(model.predict_proba(x).compute())
-        labels = probs.argmax(axis=1)
-    else:
-        model = DaskKMeans(k, n_init=n_init, random_state=seed, client=client).fit(fit_x)
-        labels, probs = to_numpy(model.predict(x).compute()), None
-    host = to_numpy(x.compute())  # N x D: small; the metrics use a sample of it
-    return model, labels, probs, host, scale, {"dask_workers": n_workers}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fn()
+    msgs = sorted({str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)})
+    return {"warnings": msgs} if msgs else {}
 
 
 def centres_of(model, metrics) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""The EM steps of a Gaussian mixture, written once for NumPy and CuPy.
+"""The EM steps of a Gaussian mixture, written once against the array API standard.
+
+The same lines run on NumPy, CuPy, PyTorch (CPU or CUDA) and array-api-strict:
+every array is made in the namespace and on the device of the data.
 
 One iteration is: for each chunk of samples, `chunk_stats` (E-step and the
 sufficient statistics it implies) -> `combine` -> `m_step`. The one-process
@@ -17,6 +20,10 @@ Neither product materialises anything of size N x K x D, so an iteration
 reads the data about once: memory traffic, not arithmetic, sets its speed.
 Data are centred before the fit, which keeps the expanded quadratic form
 accurate in float32 too.
+
+Parameters follow scikit-learn's conventions exactly (shapes per covariance
+type; `prec_chol` is the upper factor U with precision = U U'), so fitted
+attributes can be compared with scikit-learn's one for one.
 """
 from __future__ import annotations
 
@@ -25,23 +32,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import array_namespace
-from ..errors import GpuclustError
+from ..backend import namespace
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+ILL_DEFINED = ("Fitting the mixture model failed because some components have ill-defined empirical covariance "
+               "(for instance caused by singleton or collapsed samples). Try to decrease the number of components, "
+               "increase reg_covar, or scale the input data.")
+ILL_DEFINED_F32 = " The numerical accuracy can also be improved by passing float64 data instead of float32."
 
 
 @dataclass
 class Params:
-    """Mixture parameters in full form: weights (K,), means (K, D), precision Cholesky (K, D, D)."""
+    """Mixture parameters in scikit-learn's shapes for the covariance type (means in centred coordinates)."""
 
-    weights: object
-    means: object
-    prec_chol: object
-
-    @property
-    def xp(self):
-        return array_namespace(self.means)
+    weights: object  # (K,)
+    means: object  # (K, D)
+    covariances: object  # full (K, D, D), tied (D, D), diag (K, D), spherical (K,)
+    prec_chol: object  # same shapes as covariances
+    cov_type: str
 
 
 @dataclass
@@ -51,178 +60,274 @@ class Stats:
     nk: object  # (K,) responsibility sums
     s1: object  # (K, D) responsibility-weighted sums
     s2: object  # (K, D, D) responsibility-weighted second moments
-    loglik: float  # summed log-likelihood
+    loglik: object  # summed log-likelihood (a 0-d array: read it once per iteration, not per chunk)
     n: int
 
 
-# -- the quadratic design ---------------------------------------------------
+class Design:
+    """The quadratic design phi(x) = [x_i x_j (i <= j), x, 1] in one namespace, device and dtype.
 
-def _upper(d: int):
-    return np.triu_indices(d)
+    `pairs` (D*D, Q) maps the Q products x_i x_j (i <= j) to the D x D positions (i, j) and (j, i),
+    so that second moments unpack and precision matrices pack with one matrix product each.
+    """
+
+    def __init__(self, d: int, xp, device, dtype):
+        iu, ju = np.triu_indices(d)
+        q = len(iu)
+        pairs = np.zeros((d * d, q))
+        pairs[iu * d + ju, np.arange(q)] = 1
+        pairs[ju * d + iu, np.arange(q)] = 1
+        self.d, self.q, self.xp, self.device, self.dtype = d, q, xp, device, dtype
+        self.iu = xp.asarray(iu, device=device)
+        self.ju = xp.asarray(ju, device=device)
+        self.pairs = xp.asarray(pairs, dtype=dtype, device=device)
+
+    @property
+    def width(self) -> int:
+        return self.q + self.d + 1
+
+    def rows(self, x):
+        """(n, P) design rows of the samples x (n, D)."""
+        xp = self.xp
+        quad = xp.take(x, self.iu, axis=1) * xp.take(x, self.ju, axis=1)
+        return xp.concat([quad, x, xp.ones((x.shape[0], 1), dtype=x.dtype, device=self.device)], axis=1)
 
 
-def design(x):
-    """phi(x) = [x_i x_j (i <= j), x, 1] for every row: (n, D(D+1)/2 + D + 1)."""
-    xp = array_namespace(x)
-    n, d = x.shape
-    iu, ju = _upper(d)
-    out = xp.empty((n, len(iu) + d + 1), dtype=x.dtype)
-    q = len(iu)
-    xp.multiply(x[:, xp.asarray(iu)], x[:, xp.asarray(ju)], out=out[:, :q])
-    out[:, q:q + d] = x
-    out[:, -1] = 1
-    return out
+# -- parameters in full form ---------------------------------------------------
 
-
-def quadratic_coefficients(p: "Params"):
-    """A (K, P) with A @ phi(x) = squared Mahalanobis distance of x to each component."""
-    xp = p.xp
+def full_prec_chol(p: Params):
+    """The precision Cholesky factor of every component as (K, D, D), whatever the covariance type."""
+    xp, dev = namespace(p.means)
     k, d = p.means.shape
-    prec = p.prec_chol @ p.prec_chol.transpose(0, 2, 1)  # (K, D, D) precision matrices
-    iu, ju = _upper(d)
-    quad = prec[:, xp.asarray(iu), xp.asarray(ju)] * xp.asarray(np.where(iu == ju, 1.0, 2.0), dtype=prec.dtype)
-    lin = -2 * xp.einsum("kde,ke->kd", prec, p.means)
-    const = xp.einsum("kd,kde,ke->k", p.means, prec, p.means)
-    return xp.concatenate([quad, lin, const[:, None]], axis=1)
+    if p.cov_type == "full":
+        return p.prec_chol
+    if p.cov_type == "tied":
+        return xp.broadcast_to(p.prec_chol[None, ...], (k, d, d))
+    eye = xp.eye(d, dtype=p.means.dtype, device=dev)[None, ...]
+    if p.cov_type == "diag":
+        return p.prec_chol[:, :, None] * eye
+    return p.prec_chol[:, None, None] * eye
 
 
-def stats_from_moments(t, d: int, loglik: float, n: int) -> Stats:
-    """Unpack resp.T @ phi (K, P) into responsibility sums, first and second moments."""
-    xp = array_namespace(t)
-    iu, ju = (xp.asarray(i) for i in _upper(d))
-    q = len(iu)
-    s2 = xp.empty((t.shape[0], d, d), dtype=t.dtype)
-    s2[:, iu, ju] = t[:, :q]
-    s2[:, ju, iu] = t[:, :q]
-    return Stats(t[:, -1].copy(), t[:, q:q + d].copy(), s2, loglik, n)
+def log_det_chol(p: Params):
+    """log |precision|^(1/2) per component, from the Cholesky factor."""
+    xp, _ = namespace(p.means)
+    k, d = p.means.shape
+    pc = p.prec_chol
+    if p.cov_type == "full":
+        return xp.sum(xp.log(xp.linalg.diagonal(pc)), axis=1)
+    if p.cov_type == "tied":
+        return xp.broadcast_to(xp.sum(xp.log(xp.linalg.diagonal(pc))), (k,))
+    if p.cov_type == "diag":
+        return xp.sum(xp.log(pc), axis=1)
+    return d * xp.log(pc)
 
 
-# -- parameters <-> precisions ------------------------------------------------
+def quadratic_coefficients(p: Params, design: Design):
+    """A (K, P) with A @ phi(x) = squared Mahalanobis distance of x to each component."""
+    xp, _ = namespace(p.means)
+    k, d = p.means.shape
+    u = full_prec_chol(p)
+    prec = u @ xp.matrix_transpose(u)  # (K, D, D)
+    quad = xp.reshape(prec, (k, d * d)) @ design.pairs  # off-diagonal pairs get prec_ij + prec_ji
+    pm = (prec @ p.means[:, :, None])[:, :, 0]
+    const = xp.sum(p.means * pm, axis=1)
+    return xp.concat([quad, -2 * pm, const[:, None]], axis=1)
 
-def precision_cholesky(cov):
-    """Upper factors U with precision = U @ U.T, from covariances (K, D, D); batched, no Python loop."""
-    xp = array_namespace(cov)
-    try:
-        chol = xp.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        chol = None
-    if chol is None or not bool(xp.isfinite(chol).all()):  # CuPy returns NaN instead of raising
-        raise GpuclustError(
-            "some mixture components have an ill-defined covariance (not positive definite); "
-            "try fewer components, a larger reg_covar, or scaled input"
-        )
-    eye = xp.broadcast_to(xp.eye(cov.shape[-1], dtype=cov.dtype), cov.shape).copy()  # batched solve wants real memory
-    return xp.linalg.solve(chol, eye).transpose(0, 2, 1)
-
-
-def full_covariances(cov, cov_type: str, k: int, d: int):
-    """Expand covariances of any type to (K, D, D)."""
-    xp = array_namespace(cov)
-    if cov_type == "full":
-        return cov
-    if cov_type == "tied":
-        return xp.broadcast_to(cov, (k, d, d)).copy()
-    eye = xp.eye(d, dtype=cov.dtype)
-    if cov_type == "diag":
-        return cov[:, :, None] * eye
-    return cov[:, None, None] * eye  # spherical
-
-
-def log_det_chol(prec_chol):
-    xp = array_namespace(prec_chol)
-    return xp.log(xp.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-
-
-# -- E-step ---------------------------------------------------------------
 
 def log_norm_const(p: Params):
     """log w_k - D/2 log 2 pi + log |Lambda_k|^(1/2), per component."""
-    xp = p.xp
+    xp, _ = namespace(p.means)
     d = p.means.shape[1]
-    return xp.log(p.weights) - 0.5 * d * math.log(2 * math.pi) + log_det_chol(p.prec_chol)
+    return xp.log(p.weights) - 0.5 * d * math.log(2 * math.pi) + log_det_chol(p)
 
 
-def weighted_log_prob(phi, p: Params, a=None, const=None):
-    """log w_k + log N(x | mu_k, Sigma_k) for every component and every row of the design: (K, n).
+# -- E-step -------------------------------------------------------------------
+
+def weighted_log_prob(phi, a, const):
+    """log w_k + log N(x | mu_k, Sigma_k) for every component and row of the design: (K, n).
 
     Component-major on purpose: reductions over K then run across K long rows,
-    which NumPy vectorises, instead of along rows of length K, which it does not.
+    which vectorise, instead of along rows of length K, which do not.
     """
-    a = quadratic_coefficients(p) if a is None else a
-    const = log_norm_const(p) if const is None else const
-    wlp = a @ phi.T
-    wlp *= -0.5
-    wlp += const.astype(phi.dtype)[:, None]
+    xp, _ = namespace(phi)
+    wlp = a @ xp.matrix_transpose(phi)
+    wlp *= -0.5  # in place (the standard's in-place operators): no second K x n temporary
+    wlp += xp.astype(const, phi.dtype)[:, None]
     return wlp
 
 
-def responsibilities(phi, p: Params, a=None, const=None):
+def responsibilities(phi, a, const):
     """(resp (K, n), log-likelihood per sample (n,)), with a stable log-sum-exp."""
-    xp = array_namespace(phi)
-    wlp = weighted_log_prob(phi, p, a, const)
-    top = wlp.max(axis=0)
-    wlp -= top
+    xp, _ = namespace(phi)
+    wlp = weighted_log_prob(phi, a, const)
+    top = xp.max(wlp, axis=0)
+    wlp -= top[None, :]
     # Responsibilities below e^-80 (float32) are zero to every later sum, and left alone they
     # become subnormal numbers that make exp and the next product many times slower.
-    xp.maximum(wlp, -80.0 if wlp.dtype == xp.float32 else -700.0, out=wlp)
-    e = xp.exp(wlp, out=wlp)
-    s = e.sum(axis=0)
-    e /= s
+    e = _exp_clipped(wlp, -80.0 if wlp.dtype == xp.float32 else -700.0, xp)
+    s = xp.sum(e, axis=0)
+    e /= s[None, :]
     return e, xp.log(s) + top
 
 
-def chunk_stats(phi, p: Params, a=None, const=None) -> Stats:
+def _exp_clipped(a, floor: float, xp):
+    """exp(max(a, floor)), overwriting `a` where the library allows it.
+
+    The standard has no `out=`; NumPy and CuPy do, and on the CPU a fresh K x n
+    array per call costs as much as the exponential itself (each is a new mapping
+    of memory from the system). Results are identical either way.
+    """
+    from ..backend import is_numpy
+
+    native = getattr(xp, "_gpuclust_native", None)
+    if is_numpy(xp):
+        np.maximum(a, floor, out=a)
+        return np.exp(a, out=a)
+    if native is not None:
+        native.maximum(a, floor, out=a)
+        return native.exp(a, out=a)
+    return xp.exp(xp.clip(a, min=floor))
+
+
+def stats_from_moments(t, design: Design, loglik, n: int) -> Stats:
+    """Unpack resp.T @ phi (K, P) into responsibility sums, first and second moments."""
+    xp = design.xp
+    k, q, d = t.shape[0], design.q, design.d
+    s2 = xp.reshape(t[:, :q] @ xp.matrix_transpose(design.pairs), (k, d, d))
+    return Stats(t[:, q + d], t[:, q:q + d], s2, loglik, n)
+
+
+def total_second_moment(phi, design: Design):
+    """Unweighted sum of x x' over the rows of a design chunk: (D, D)."""
+    xp = design.xp
+    t = xp.sum(phi[:, :design.q], axis=0)
+    return xp.reshape(t[None, :] @ xp.matrix_transpose(design.pairs), (design.d, design.d))
+
+
+def chunk_stats(phi, a, const, design: Design) -> Stats:
     """E-step on one chunk (given as its design rows) and the sufficient statistics for the M-step."""
-    resp, ll = responsibilities(phi, p, a, const)
-    d = p.means.shape[1]
-    return stats_from_moments(resp @ phi, d, float(ll.sum()), phi.shape[0])
+    xp = design.xp
+    resp, ll = responsibilities(phi, a, const)
+    return stats_from_moments(resp @ phi, design, xp.sum(ll), phi.shape[0])
 
 
-def initial_stats(phi, resp, d: int) -> Stats:
+def initial_stats(phi, resp, design: Design) -> Stats:
     """Statistics from given responsibilities (n, K): the initialisation's hard or soft labels."""
-    return stats_from_moments(resp.T @ phi, d, float("nan"), phi.shape[0])
+    xp = design.xp
+    return stats_from_moments(xp.matrix_transpose(resp) @ phi, design, xp.asarray(0.0, device=design.device),
+                              phi.shape[0])
 
 
 def combine(parts) -> Stats:
     """Add statistics of disjoint chunks (associative: any tree of partial sums gives the same)."""
     parts = list(parts)
-    first = parts[0]
-    out = Stats(first.nk.copy(), first.s1.copy(), first.s2.copy(), first.loglik, first.n)
+    out = parts[0]
     for s in parts[1:]:
-        out.nk += s.nk
-        out.s1 += s.s1
-        out.s2 += s.s2
-        out.loglik += s.loglik
-        out.n += s.n
+        out = Stats(out.nk + s.nk, out.s1 + s.s1, out.s2 + s.s2, out.loglik + s.loglik, out.n + s.n)
     return out
 
 
-# -- M-step ---------------------------------------------------------------
+# -- M-step ---------------------------------------------------------------------
 
-def covariances_from_stats(st: Stats, means, nk, cov_type: str, reg_covar: float):
-    """Covariances in the estimator's own shape for its type, regularised on the diagonal."""
-    xp = array_namespace(means)
-    d = means.shape[1]
-    if cov_type == "full":
-        cov = st.s2 / nk[:, None, None] - means[:, :, None] * means[:, None, :]
-        cov += reg_covar * xp.eye(d, dtype=means.dtype)
-        return cov
-    if cov_type == "tied":
-        cov = (st.s2.sum(axis=0) - (nk[:, None] * means).T @ means) / nk.sum()
-        return cov + reg_covar * xp.eye(d, dtype=means.dtype)
-    var = xp.diagonal(st.s2, axis1=1, axis2=2) / nk[:, None] - means * means + reg_covar
-    return var if cov_type == "diag" else var.mean(axis=1)
+@dataclass
+class Total:
+    """What the tied covariance needs beyond the statistics: the unweighted second moment of all the
+    (centred) samples, their number and the centring shift. scikit-learn's tied estimate uses X'X of
+    the raw data whether or not responsibilities sum to one per row (they do not for the k-means++ and
+    random_from_data starts); with these its value is reproduced without losing the centring."""
+
+    second: object  # (D, D) sum over samples of xc xc'
+    n: int
+    shift: object  # (D,)
 
 
-def m_step(st: Stats, cov_type: str, reg_covar: float):
-    """(weights, means, covariances in the type's shape) from combined statistics."""
-    xp = array_namespace(st.s1)
-    nk = st.nk + 10 * xp.finfo(st.s1.dtype).eps  # as scikit-learn, so empty components stay finite
+def m_step(st: Stats, cov_type: str, reg_covar: float, total: Total | None = None):
+    """(nk, means, covariances in the type's shape) from combined statistics, as scikit-learn estimates them."""
+    xp, dev = namespace(st.s1)
+    dtype = st.s1.dtype
+    d = st.s1.shape[1]
+    nk = st.nk + 10 * xp.finfo(dtype).eps  # as scikit-learn, so empty components stay finite
     means = st.s1 / nk[:, None]
-    cov = covariances_from_stats(st, means, nk, cov_type, reg_covar)
-    return nk / nk.sum(), means, cov
+    eye = xp.eye(d, dtype=dtype, device=dev)
+    outer = means[:, :, None] * means[:, None, :]
+    if cov_type == "full":
+        # sum r (x - mu)(x - mu)' / nk, expanded; the factor on mu mu' is exactly scikit-learn's
+        # (it differs from 1 only for a component with no responsibility at all).
+        cov = st.s2 / nk[:, None, None] - (2 - st.nk / nk)[:, None, None] * outer
+        return nk, means, cov + reg_covar * eye[None, ...]
+    if cov_type == "tied":
+        scatter = xp.matrix_transpose(nk[:, None] * means) @ means
+        if total is None:
+            cov = (xp.sum(st.s2, axis=0) - scatter) / xp.sum(nk)
+        else:  # X'X - sum nk mu mu' of the raw data, expanded about the shift
+            m = xp.sum(nk[:, None] * means, axis=0)
+            s = total.shift
+            cov = (total.second - scatter - m[:, None] * s[None, :] - s[:, None] * m[None, :]
+                   + (total.n - xp.sum(nk)) * (s[:, None] * s[None, :])) / xp.sum(nk)
+        return nk, means, cov + reg_covar * eye
+    var = xp.linalg.diagonal(st.s2) / nk[:, None] - means * means + reg_covar
+    return nk, means, var if cov_type == "diag" else xp.mean(var, axis=1)
 
 
-def params_from(weights, means, cov, cov_type: str) -> Params:
-    k, d = means.shape
-    return Params(weights, means, precision_cholesky(full_covariances(cov, cov_type, k, d)))
+def _flip(a, xp):
+    return xp.flip(xp.flip(a, axis=-1), axis=-2)
+
+
+def _cholesky_or_none(a, xp):
+    try:
+        chol = xp.linalg.cholesky(a)
+    except (np.linalg.LinAlgError, RuntimeError, ValueError):  # NumPy raises; PyTorch raises RuntimeError
+        return None
+    return chol if bool(xp.all(xp.isfinite(chol))) else None  # CuPy returns NaN instead of raising
+
+
+def precision_cholesky(cov, cov_type: str):
+    """Upper factors U (precision = U U') of covariances in the type's shape; ValueError if not positive definite."""
+    xp, dev = namespace(cov)
+    msg = ILL_DEFINED + (ILL_DEFINED_F32 if cov.dtype == xp.float32 else "")
+    if cov_type in ("full", "tied"):
+        chol = _cholesky_or_none(cov, xp)
+        if chol is None:
+            raise ValueError(msg)
+        return xp.matrix_transpose(xp.linalg.inv(chol))
+    if bool(xp.any(cov <= 0.0)):
+        raise ValueError(msg)
+    return 1.0 / xp.sqrt(cov)
+
+
+def precisions(prec_chol, cov_type: str):
+    """Precision matrices (or vectors) from their Cholesky factors."""
+    xp, _ = namespace(prec_chol)
+    if cov_type in ("full", "tied"):
+        return prec_chol @ xp.matrix_transpose(prec_chol)
+    return prec_chol * prec_chol
+
+
+def cholesky_from_precisions(prec, cov_type: str):
+    """Upper U with prec = U U' (scikit-learn's flip-Cholesky-flip), for user-given precisions."""
+    xp, _ = namespace(prec)
+    if cov_type in ("full", "tied"):
+        return _flip(xp.linalg.cholesky(_flip(prec, xp)), xp)
+    return xp.sqrt(prec)
+
+
+def covariances_from_precisions(prec, cov_type: str):
+    xp, _ = namespace(prec)
+    if cov_type in ("full", "tied"):
+        return xp.linalg.inv(prec)
+    return 1.0 / prec
+
+
+def cast_params(p: Params, dtype) -> Params:
+    xp, _ = namespace(p.means)
+    return Params(*(xp.astype(a, dtype) for a in (p.weights, p.means, p.covariances, p.prec_chol)), p.cov_type)
+
+
+def params_from_stats(st: Stats, cov_type: str, reg_covar: float, n_samples: int | None = None,
+                      total: Total | None = None) -> Params:
+    """The M-step. With n_samples, weights are nk / n_samples (scikit-learn's initialisation), else normalised."""
+    xp, _ = namespace(st.s1)
+    nk, means, cov = m_step(st, cov_type, reg_covar, total)
+    weights = nk / n_samples if n_samples is not None else nk / xp.sum(nk)
+    return Params(weights, means, cov, precision_cholesky(cov, cov_type), cov_type)

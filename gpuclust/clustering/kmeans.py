@@ -1,90 +1,259 @@
-"""`gpuclust.KMeans`: cuML's KMeans for CuPy input, scikit-learn's for NumPy, one surface.
+"""`gpuclust.KMeans`: scikit-learn's KMeans, extended to GPU and other array libraries.
 
-The wrapper is thin on purpose: cuML cannot run on a machine without a GPU, so
-its calls follow cuML's documented API (cuml.cluster.KMeans, 26.10) exactly
-and are tested against a stand-in module that checks them.
+It *is* scikit-learn's estimator (a subclass): on NumPy arrays, sparse matrices,
+lists and DataFrames every call goes to scikit-learn unchanged. Arrays of
+other libraries (CuPy, PyTorch on CPU or CUDA, any array-API array) stay in
+their namespace and on their device: they are seeded by the array-API
+transcription of scikit-learn's k-means++ (gpuclust.clustering.lloyd), so the
+same `random_state` gives the same start as on NumPy, and then iterate with
+that module's Lloyd (or with cuML's Lloyd on CuPy when cuML is installed,
+started from those same centres). Results come back in the input's namespace.
+
+cuML cannot run without a GPU: its use below follows cuML's documented API
+(cuml.cluster.KMeans, 26.10) exactly and is tested against a stand-in module.
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.cluster import KMeans as _SkKMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from ..backend import array_namespace
-from .validation import check_latents
+from ..backend import namespace, to_numpy
+from .lloyd import LocalBlocks, kmeans_plusplus, lloyd, nearest, same_clustering
+from .validation import check_data, native_input, same_namespace
+
+ENGINES = ("auto", "sklearn", "array_api", "cuml")
 
 
-class KMeans:
-    """K-means on NumPy (scikit-learn, Lloyd) or CuPy (cuML) arrays: the input decides.
+class KMeans(_SkKMeans):
+    """K-means clustering: scikit-learn's KMeans on NumPy, the same algorithm on any array library.
 
-    engine: "auto" (scikit-learn for NumPy, cuML for CuPy, gpuclust's own Lloyd
-    iterations on CuPy when cuML is not installed), "sklearn", "cuml" or "lloyd".
-    Fitted attributes: cluster_centers_, labels_, inertia_, n_iter_, in the input's namespace.
+    Parameters are scikit-learn's, plus `engine`:
+      "auto"      scikit-learn for NumPy / sparse / array-likes; for CuPy arrays cuML's Lloyd when cuML is
+                  installed, else gpuclust's array-API Lloyd; gpuclust's array-API Lloyd for other libraries.
+      "sklearn"   always scikit-learn (other arrays are copied to the host).
+      "array_api" gpuclust's transcription of scikit-learn's algorithm, on any array library (NumPy included).
+      "cuml"      cuML's Lloyd on CuPy arrays, from gpuclust's k-means++ start.
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4, random_state=None,
-                 engine="auto"):
-        self.n_clusters = n_clusters
-        self.init = init
-        self.n_init = n_init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.random_state = random_state
+    _parameter_constraints: dict = {**_SkKMeans._parameter_constraints, "engine": [StrOptions(set(ENGINES))]}
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, verbose=0,
+                 random_state=None, copy_x=True, algorithm="lloyd", engine="auto"):
+        super().__init__(n_clusters=n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
+                         verbose=verbose, random_state=random_state, copy_x=copy_x, algorithm=algorithm)
         self.engine = engine
 
-    def _engine(self, xp):
-        engine = self.engine
-        if engine == "auto":
-            engine = "sklearn" if xp is np else ("cuml" if _has_cuml() else "lloyd")
-            if engine == "lloyd":
-                warnings.warn("cuML is not installed: K-means runs gpuclust's own Lloyd iterations on the GPU",
-                              stacklevel=3)
-        if engine == "lloyd":
-            return Lloyd(self.n_clusters, self.init, self.n_init, self.max_iter, self.tol, self.random_state)
+    # -- which implementation ---------------------------------------------------
+    def _engine_for(self, x) -> str:
+        native = native_input(x)
+        if self.engine == "sklearn" or (self.engine == "auto" and not native) or sp.issparse(x):
+            return "sklearn"
+        if self.engine == "auto":
+            xp, _ = namespace(x)
+            return "cuml" if _is_cupy(xp) and _has_cuml() else "array_api"
+        return self.engine
+
+    def _native_state(self) -> bool:
+        return hasattr(self, "cluster_centers_") and not isinstance(self.cluster_centers_, np.ndarray)
+
+    def _uses_native(self, x) -> bool:
+        return native_input(x) or self._native_state()
+
+    # -- fitting --------------------------------------------------------------------
+    def fit(self, X, y=None, sample_weight=None):
+        engine = self._engine_for(X)
         if engine == "sklearn":
-            from sklearn.cluster import KMeans as SkKMeans
-
-            return SkKMeans(n_clusters=self.n_clusters, init=self.init, n_init=self.n_init,
-                            max_iter=self.max_iter, tol=self.tol, random_state=self.random_state)
-        import cuml
-
-        init = "scalable-k-means++" if isinstance(self.init, str) and self.init == "k-means++" else self.init
-        return cuml.cluster.KMeans(n_clusters=self.n_clusters, init=init, n_init=self.n_init,
-                                   max_iter=self.max_iter, tol=self.tol, random_state=self.random_state,
-                                   output_type="cupy")
-
-    def fit(self, x, y=None):
-        x = check_latents(x, self.n_clusters)
-        xp = array_namespace(x)
-        est = self._engine(xp).fit(x)
-        self._est = est
-        self.cluster_centers_ = xp.asarray(est.cluster_centers_)
-        self.labels_ = xp.asarray(est.labels_)
-        self.inertia_ = float(est.inertia_)
-        self.n_iter_ = int(est.n_iter_)
+            X = to_numpy(X) if native_input(X) else X
+            if sample_weight is not None and native_input(sample_weight):
+                sample_weight = to_numpy(sample_weight)
+            return super().fit(X, y, sample_weight=sample_weight)
+        self._validate_params()
+        X = check_data(self, X, reset=True)
+        xp, dev = namespace(X)
+        self._check_params_vs_input_xp(X, xp)
+        random_state = check_random_state(self.random_state)
+        n, _ = X.shape
+        w = self._sample_weight(sample_weight, n, xp, dev, X.dtype)
+        init = self.init
+        init_is_array = not isinstance(init, str) and not callable(init)
+        if init_is_array:
+            init = xp.asarray(_host_or_same(init, xp), dtype=X.dtype, device=dev, copy=True)
+            self._validate_center_shape(X, init)
+        # Subtract the mean for more accurate distances, as scikit-learn does.
+        x_mean = xp.mean(X, axis=0)
+        xc = X - x_mean
+        if init_is_array:
+            init = init - x_mean
+        blocks = LocalBlocks(xc, w)
+        best = None
+        for _ in range(self._n_init):
+            centres = self._initial_centres(blocks, xc, init, random_state, w)
+            if self.verbose:
+                print("Initialization complete")
+            if engine == "cuml":
+                labels, inertia, centres, n_iter = self._fit_cuml(xc, w, centres)
+            else:
+                labels, inertia, centres, n_iter = lloyd(blocks, centres, self.max_iter, self._tol, self.verbose)
+            host = to_numpy(labels)
+            if best is None or (inertia < best[1] and not same_clustering(host, best[4], self.n_clusters)):
+                best = (labels, inertia, centres, n_iter, host)
+        labels, inertia, centres, n_iter, host = best
+        distinct = len(np.unique(host))
+        if distinct < self.n_clusters:
+            warnings.warn(f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
+                          f"({self.n_clusters}). Possibly due to duplicate points in X.", ConvergenceWarning,
+                          stacklevel=2)
+        self.cluster_centers_ = centres + x_mean
+        self._n_features_out = self.cluster_centers_.shape[0]
+        self.labels_ = xp.astype(labels, xp.int32)
+        self.inertia_ = float(inertia)
+        self.n_iter_ = int(n_iter)
+        self._n_threads = _n_threads()
         return self
 
-    def fit_predict(self, x, y=None):
-        return self.fit(x).labels_
+    def _check_params_vs_input_xp(self, x, xp):
+        """scikit-learn's `_check_params_vs_input`, with the tolerance computed in the input's namespace."""
+        if x.shape[0] < self.n_clusters:
+            raise ValueError(f"n_samples={x.shape[0]} should be >= n_clusters={self.n_clusters}.")
+        self._tol = 0 if self.tol == 0 else float(xp.mean(xp.var(x, axis=0))) * self.tol
+        if self.n_init == "auto":
+            if isinstance(self.init, str) and self.init == "k-means++":
+                self._n_init = 1
+            elif isinstance(self.init, str) or callable(self.init):
+                self._n_init = 10
+            else:
+                self._n_init = 1
+        else:
+            self._n_init = self.n_init
+        if not isinstance(self.init, str) and not callable(self.init) and self._n_init != 1:
+            warnings.warn(f"Explicit initial center position passed: performing only one init in "
+                          f"{type(self).__name__} instead of n_init={self._n_init}.", RuntimeWarning, stacklevel=3)
+            self._n_init = 1
+        if self.algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn("algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                          RuntimeWarning, stacklevel=3)
+        self._algorithm = "lloyd"  # Elkan's triangle-inequality bounds give the same result; one Lloyd serves both
 
-    def predict(self, x):
-        x = check_latents(x)
-        return array_namespace(x).asarray(self._est.predict(x))
+    @staticmethod
+    def _sample_weight(sample_weight, n, xp, dev, dtype):
+        """scikit-learn's `_check_sample_weight` rules and messages, in the data's namespace."""
+        if sample_weight is None:
+            return xp.ones(n, dtype=dtype, device=dev)
+        if isinstance(sample_weight, (int, float)):
+            w = xp.full(n, float(sample_weight), dtype=dtype, device=dev)
+        else:
+            w = xp.astype(xp.asarray(_host_or_same(sample_weight, xp), device=dev), dtype)
+            if w.ndim != 1:
+                raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. Expected either "
+                                 f"a scalar value or a 1D array of length {n}.")
+            if w.shape[0] != n:
+                raise ValueError(f"sample_weight.shape == {tuple(w.shape)}, expected ({n},)!")
+        if bool(xp.all(w == 0)):
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        return w
+
+    def _initial_centres(self, blocks, xc, init, random_state, w):
+        if isinstance(init, str) and init == "k-means++":
+            return kmeans_plusplus(blocks, self.n_clusters, random_state)[0]
+        if isinstance(init, str) and init == "random":
+            wh = blocks.weights_host()
+            seeds = random_state.choice(blocks.n, size=self.n_clusters, replace=False, p=wh / wh.sum())
+            return blocks.rows(seeds)
+        if callable(init):
+            xp, dev = namespace(xc)
+            centres = xp.asarray(init(xc, self.n_clusters, random_state=random_state), dtype=xc.dtype, device=dev)
+            self._validate_center_shape(xc, centres)
+            return centres
+        return init
+
+    def _fit_cuml(self, xc, w, centres):
+        """One Lloyd run on the GPU by cuML, started from our k-means++ centres (cuML 26.10 API)."""
+        import cuml
+
+        est = cuml.cluster.KMeans(n_clusters=self.n_clusters, init=centres, n_init=1, max_iter=self.max_iter,
+                                  tol=self.tol, random_state=0, output_type="cupy")
+        est.fit(xc, sample_weight=w, convert_dtype=False)
+        return est.labels_, float(est.inertia_), est.cluster_centers_, int(est.n_iter_)
+
+    # -- using a fitted model -----------------------------------------------------------
+    def _native_args(self, X, method: str):
+        check_is_fitted(self)
+        same_namespace(X, self, "cluster_centers_", method)
+        X = check_data(self, X, reset=False)
+        xp, dev = namespace(X)
+        centres = xp.asarray(_host_or_same(self.cluster_centers_, xp), device=dev)
+        return X, xp.astype(centres, X.dtype), xp
+
+    def predict(self, X):
+        if not self._uses_native(X):
+            return super().predict(X)
+        X, centres, xp = self._native_args(X, "predict")
+        return xp.astype(nearest(X, centres), xp.int32)
+
+    def transform(self, X):
+        if not self._uses_native(X):
+            return super().transform(X)
+        X, centres, xp = self._native_args(X, "transform")
+        return self._distances(X, centres, xp)
+
+    def _transform(self, X):
+        if not self._uses_native(X):
+            return super()._transform(X)
+        X, centres, xp = self._native_args(X, "transform")
+        return self._distances(X, centres, xp)
+
+    @staticmethod
+    def _distances(X, centres, xp):
+        from .lloyd import squared_distances
+
+        return xp.sqrt(xp.matrix_transpose(squared_distances(centres, X, xp.sum(X * X, axis=1))))
+
+    def score(self, X, y=None, sample_weight=None):
+        if not self._uses_native(X):
+            return super().score(X, y, sample_weight=sample_weight)
+        X, centres, xp = self._native_args(X, "score")
+        _, dev = namespace(X)
+        w = self._sample_weight(sample_weight, X.shape[0], xp, dev, X.dtype)
+        return -LocalBlocks(X, w).inertia(centres, nearest(X, centres))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
 
 
-def kmeans_plusplus(x, k: int, rng: np.random.Generator):
-    """k-means++ seeding (Arthur & Vassilvitskii 2007), vectorised over samples, NumPy or CuPy."""
-    xp = array_namespace(x)
-    n = len(x)
-    centres = [x[int(rng.integers(n))]]
-    d2 = ((x - centres[0]) ** 2).sum(axis=1)
-    for _ in range(1, k):
-        p = np.asarray(d2.get() if xp is not np else d2, dtype=np.float64)
-        total = p.sum()
-        i = int(rng.choice(n, p=p / total)) if total > 0 else int(rng.integers(n))
-        centres.append(x[i])
-        d2 = xp.minimum(d2, ((x - x[i]) ** 2).sum(axis=1))
-    return xp.stack(centres)
+def _host_or_same(a, xp):
+    """`a` itself if it already belongs to namespace xp, else a host (NumPy) copy that xp.asarray accepts."""
+    from ..backend import is_array
+
+    if is_array(a) and namespace(a)[0] is xp:
+        return a
+    return to_numpy(a) if is_array(a) else np.asarray(a, dtype=np.float64)
+
+
+def _n_threads() -> int:
+    """The thread count scikit-learn's own predict uses (it reads it from the fitted estimator)."""
+    try:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        return _openmp_effective_n_threads()
+    except ImportError:  # a scikit-learn that moved it: any positive count works
+        import os
+
+        return os.cpu_count() or 1
+
+
+def _is_cupy(xp) -> bool:
+    import array_api_compat
+
+    return array_api_compat.is_cupy_namespace(xp)
 
 
 def _has_cuml() -> bool:
@@ -94,65 +263,3 @@ def _has_cuml() -> bool:
         return True
     except Exception:
         return False
-
-
-def lloyd_stats(x, centres):
-    """Counts, sums and inertia of the samples x under the current centres (additive over chunks)."""
-    from .gmm import nearest
-
-    xp = array_namespace(x)
-    k = centres.shape[0]
-    lab = nearest(x, centres)
-    oh = xp.zeros((x.shape[0], k), dtype=x.dtype)
-    oh[xp.arange(x.shape[0]), lab] = 1
-    return oh.sum(axis=0), oh.T @ x, float(((x - centres[lab]) ** 2).sum())
-
-
-def lloyd_update(centres, counts, sums):
-    """New centres (an empty cluster keeps its centre) and the squared distance they moved."""
-    xp = array_namespace(centres)
-    new = xp.where((counts > 0)[:, None], sums / xp.maximum(counts, 1)[:, None], centres)
-    return new, float(((new - centres) ** 2).sum())
-
-
-def lloyd(stats, centres, max_iter: int, tol: float):
-    """Lloyd iterations given a function stats(centres) -> (counts, sums, inertia) over all samples.
-
-    One process passes the samples themselves; Dask passes a map-reduce over partitions.
-    Stops, as scikit-learn does, when the centres move by at most tol (squared).
-    """
-    it = 0
-    for it in range(1, max_iter + 1):
-        counts, sums, _ = stats(centres)
-        centres, shift = lloyd_update(centres, counts, sums)
-        if shift <= tol:
-            break
-    return centres, stats(centres)[2], it
-
-
-class Lloyd:
-    """Lloyd's K-means in the array namespace of its input (NumPy or CuPy), k-means++ seeded."""
-
-    def __init__(self, n_clusters, init="k-means++", n_init=1, max_iter=300, tol=1e-4, random_state=None):
-        self.n_clusters, self.init, self.n_init = n_clusters, init, n_init
-        self.max_iter, self.tol, self.random_state = max_iter, tol, random_state
-
-    def fit(self, x):
-        xp = array_namespace(x)
-        rng = np.random.default_rng(self.random_state)
-        tol = self.tol * float(x.var(axis=0).mean())  # scikit-learn's scale of tol
-        best = None
-        for _ in range(self.n_init):
-            c = kmeans_plusplus(x, self.n_clusters, rng) if isinstance(self.init, str) else \
-                xp.asarray(self.init, dtype=x.dtype)
-            c, inertia, it = lloyd(lambda cc: lloyd_stats(x, cc), c, self.max_iter, tol)
-            if best is None or inertia < best[0]:
-                best = (inertia, c, it)
-        self.inertia_, self.cluster_centers_, self.n_iter_ = best
-        self.labels_ = self.predict(x)
-        return self
-
-    def predict(self, x):
-        from .gmm import nearest
-
-        return nearest(x, self.cluster_centers_)

@@ -1,87 +1,98 @@
 """Clustering quality: internal indices (no ground truth) and agreement with ground truth.
 
-Internal indices run in the input's namespace (NumPy or CuPy) and never build
-an N x N matrix: silhouette uses a seeded sample and chunked distances.
+Internal indices run against the array API standard, in the namespace and on the
+device of the latents (NumPy, CuPy, PyTorch, ...), and never build an N x N matrix:
+silhouette uses a seeded sample and chunked distances. Per-cluster sizes and
+centres (K numbers) are brought to the host, where the small K x K parts are done.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import array_namespace, to_numpy
+from ..backend import namespace, to_numpy
 
 
-def _onehot(labels, k, xp, dtype):
-    out = xp.zeros((labels.shape[0], k), dtype=dtype)
-    out[xp.arange(labels.shape[0]), labels] = 1
-    return out
+def _onehot(labels, k, xp, dtype, device):
+    return xp.astype(labels[:, None] == xp.arange(k, device=device)[None, :], dtype)
 
 
 def centroids(x, labels, k):
-    xp = array_namespace(x)
-    oh = _onehot(labels, k, xp, x.dtype)
-    counts = oh.sum(axis=0)
-    return (oh.T @ x) / xp.maximum(counts, 1)[:, None], counts
+    """Cluster means (K, D) and sizes (K,), in x's namespace (an empty cluster's mean is 0)."""
+    xp, dev = namespace(x)
+    oh = _onehot(labels, k, xp, x.dtype, dev)
+    counts = xp.sum(oh, axis=0)
+    return (xp.matrix_transpose(oh) @ x) / xp.maximum(counts, xp.ones_like(counts))[:, None], counts
 
 
 def silhouette_samples(x, labels, k: int, chunk: int = 2048):
     """Silhouette of every row of x (use a sample of rows: cost is n^2 D, memory chunk x n)."""
-    xp = array_namespace(x)
+    xp, dev = namespace(x)
     n = x.shape[0]
-    oh = _onehot(labels, k, xp, x.dtype)
-    counts = oh.sum(axis=0)
-    sq = (x * x).sum(axis=1)
-    out = xp.empty(n, dtype=x.dtype)
-    for i in range(0, n, chunk):
-        c = x[i:i + chunk]
-        d = xp.sqrt(xp.maximum(sq[i:i + chunk, None] + sq[None, :] - 2 * (c @ x.T), 0))
+    labels = xp.astype(labels, xp.int64)
+    oh = _onehot(labels, k, xp, x.dtype, dev)
+    counts = xp.sum(oh, axis=0)
+    sq = xp.sum(x * x, axis=1)
+    inf = xp.asarray(float("inf"), dtype=x.dtype, device=dev)
+    out = []
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        c = x[lo:hi, :]
+        d2 = sq[lo:hi, None] + sq[None, :] - 2 * (c @ xp.matrix_transpose(x))
+        d = xp.sqrt(xp.maximum(d2, xp.zeros_like(d2)))
         sums = d @ oh  # (c, K): summed distance to every cluster
-        own = labels[i:i + chunk]
-        rows = xp.arange(c.shape[0])
-        n_own = counts[own]
-        a = sums[rows, own] / xp.maximum(n_own - 1, 1)
-        mean_other = sums / xp.maximum(counts, 1)[None, :]
-        mean_other[rows, own] = xp.inf
-        mean_other[:, counts == 0] = xp.inf
-        b = mean_other.min(axis=1)
+        own = oh[lo:hi, :] > 0
+        n_own = xp.take(counts, labels[lo:hi], axis=0)
+        a = xp.sum(xp.where(own, sums, xp.zeros_like(sums)), axis=1) / xp.maximum(n_own - 1, xp.ones_like(n_own))
+        mean_other = sums / xp.maximum(counts, xp.ones_like(counts))[None, :]
+        mean_other = xp.where(own | (counts == 0)[None, :], inf, mean_other)
+        b = xp.min(mean_other, axis=1)
         finite_b = xp.isfinite(b)  # b is infinite when no other cluster has members
-        s = (xp.where(finite_b, b, a) - a) / xp.maximum(xp.maximum(a, xp.where(finite_b, b, a)), 1e-30)
-        out[i:i + chunk] = xp.where((n_own > 1) & finite_b, s, 0)
-    return out
+        b_or_a = xp.where(finite_b, b, a)
+        s = (b_or_a - a) / xp.maximum(xp.maximum(a, b_or_a), xp.full_like(a, 1e-30))
+        out.append(xp.where((n_own > 1) & finite_b, s, xp.zeros_like(s)))
+    return xp.concat(out)
 
 
 def internal_metrics(x, labels, k: int, sample_size: int = 10000, seed: int = 0) -> dict:
-    """Silhouette (sampled; overall and per cluster), Calinski-Harabasz, Davies-Bouldin, sizes, spread."""
-    xp = array_namespace(x)
-    labels = xp.asarray(labels).astype(xp.int64)
+    """Silhouette (sampled; overall and per cluster), Calinski-Harabasz, Davies-Bouldin, sizes, spread.
+
+    Any index that is undefined for this clustering (one cluster, no spread) is NaN, never an error.
+    """
+    xp, dev = namespace(x)
+    labels = xp.astype(xp.asarray(labels, device=dev), xp.int64)
     n = x.shape[0]
     cent, counts = centroids(x, labels, k)
-    dist = xp.sqrt(((x - cent[labels]) ** 2).sum(axis=1))
-    spread = (_onehot(labels, k, xp, x.dtype).T @ dist) / xp.maximum(counts, 1)
-    used = counts > 0
+    dist = xp.sqrt(xp.sum((x - xp.take(cent, labels, axis=0)) ** 2, axis=1))
+    oh = _onehot(labels, k, xp, x.dtype, dev)
+    spread_sum = to_numpy(dist[None, :] @ oh)[0]
+    cent_h, counts_h = to_numpy(cent).astype(np.float64), to_numpy(counts).astype(np.float64)
+    spread = spread_sum / np.maximum(counts_h, 1)
+    used = counts_h > 0
     k_used = int(used.sum())
-    overall = x.mean(axis=0)
-    between = float((counts * ((cent - overall) ** 2).sum(axis=1)).sum())
-    within = float((dist ** 2).sum())
+    overall = to_numpy(xp.mean(x, axis=0)).astype(np.float64)
+    between = float((counts_h * ((cent_h - overall) ** 2).sum(axis=1)).sum())
+    within = float(xp.sum(dist * dist))
     ch = between / within * (n - k_used) / (k_used - 1) if k_used > 1 and within > 0 else float("nan")
-    c_used, s_used = cent[used], spread[used]
-    cd = xp.sqrt(((c_used[:, None] - c_used[None]) ** 2).sum(axis=2))
-    ratio = (s_used[:, None] + s_used[None]) / xp.where(cd > 0, cd, xp.inf)
-    ratio[xp.arange(k_used), xp.arange(k_used)] = 0
+    c_used, s_used = cent_h[used], spread[used]
+    cd = np.sqrt(((c_used[:, None] - c_used[None]) ** 2).sum(axis=2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (s_used[:, None] + s_used[None]) / np.where(cd > 0, cd, np.inf)
+    np.fill_diagonal(ratio, 0)
     db = float(ratio.max(axis=1).mean()) if k_used > 1 else float("nan")
     rng = np.random.default_rng(seed)
-    idx = xp.asarray(np.sort(rng.choice(n, min(n, sample_size), replace=False)))
-    sil = silhouette_samples(x[idx], labels[idx], k)
-    sil_lab = to_numpy(labels[idx])
-    sil_h = to_numpy(sil)
-    per = [float(sil_h[sil_lab == j].mean()) if (sil_lab == j).any() else float("nan") for j in range(k)]
+    idx = np.sort(rng.choice(n, min(n, sample_size), replace=False))
+    idx_dev = xp.asarray(idx, device=dev)
+    sil = to_numpy(silhouette_samples(xp.take(x, idx_dev, axis=0), xp.take(labels, idx_dev, axis=0), k))
+    sil_lab = to_numpy(labels)[idx]
+    per = [float(sil[sil_lab == j].mean()) if (sil_lab == j).any() else float("nan") for j in range(k)]
     return {
-        "silhouette": float(sil_h.mean()) if k_used > 1 else float("nan"),
-        "silhouette_sample_size": int(len(sil_h)),
+        "silhouette": float(sil.mean()) if k_used > 1 and len(sil) else float("nan"),
+        "silhouette_sample_size": int(len(sil)),
         "silhouette_per_cluster": per,
         "calinski_harabasz": ch,
         "davies_bouldin": db,
-        "cluster_sizes": [int(c) for c in to_numpy(counts)],
-        "mean_distance_to_centre": [float(s) for s in to_numpy(spread)],
+        "cluster_sizes": [int(c) for c in counts_h],
+        "mean_distance_to_centre": [float(s) for s in spread],
     }
 
 
@@ -101,8 +112,10 @@ def external_metrics(truth, labels) -> dict:
 
 
 def confusion(truth, labels) -> np.ndarray:
-    """Counts (true class, cluster)."""
+    """Counts (true class, cluster); labels of -1 (unknown) are left out."""
     t, p = np.asarray(truth, np.int64), np.asarray(labels, np.int64)
-    cm = np.zeros((t.max() + 1, p.max() + 1), np.int64)
+    keep = (t >= 0) & (p >= 0)
+    t, p = t[keep], p[keep]
+    cm = np.zeros((t.max() + 1 if t.size else 1, p.max() + 1 if p.size else 1), np.int64)
     np.add.at(cm, (t, p), 1)
     return cm

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_namespace, to_numpy
+from ..backend import namespace, to_numpy
 from .gmm import GaussianMixture
 from .kmeans import KMeans
 from .metrics import silhouette_samples
@@ -23,13 +23,13 @@ def sweep(x, k_values, methods=("gmm", "kmeans"), n_refs: int = 5, sample_size: 
     The gap statistic (Tibshirani et al. 2001) compares log inertia with its mean
     over `n_refs` uniform reference sets in the data's bounding box, on a sample.
     """
-    xp = array_namespace(x)
+    xp, dev = namespace(x)
     rng = np.random.default_rng(seed)
-    n = len(x)
-    idx = xp.asarray(np.sort(rng.choice(n, min(n, sample_size), replace=False)))
-    xs = x[idx]
-    lo, hi = to_numpy(xs.min(axis=0)), to_numpy(xs.max(axis=0))
-    refs = [xp.asarray(rng.uniform(lo, hi, size=xs.shape), dtype=xs.dtype) for _ in range(n_refs)]
+    n = x.shape[0]
+    idx = xp.asarray(np.sort(rng.choice(n, min(n, sample_size), replace=False)), device=dev)
+    xs = xp.take(x, idx, axis=0)
+    lo, hi = to_numpy(xp.min(xs, axis=0)), to_numpy(xp.max(xs, axis=0))
+    refs = [xp.asarray(rng.uniform(lo, hi, size=tuple(xs.shape)), dtype=xs.dtype, device=dev) for _ in range(n_refs)]
     rows = []
     for k in k_values:
         row = {"k": int(k)}

@@ -2,5 +2,6 @@
 from .client import connect
 from .gmm import DaskGaussianMixture
 from .kmeans import DaskKMeans
+from .cluster import fit_dask
 
-__all__ = ["connect", "DaskGaussianMixture", "DaskKMeans"]
+__all__ = ["connect", "DaskGaussianMixture", "DaskKMeans", "fit_dask"]

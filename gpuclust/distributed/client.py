@@ -19,7 +19,7 @@ def connect(spec: str | None, n_workers: int | None = None):
         raise GpuclustError("Dask's distributed package is not installed: pip install 'dask[distributed]'")
     if spec == "local":
         cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         return Client(cluster)
     if spec == "local-cuda":
         try:
@@ -29,7 +29,7 @@ def connect(spec: str | None, n_workers: int | None = None):
                                 "(or gpu-cu13), which pins dask-cuda to its RAPIDS release")
         if not gpu_available():
             raise GpuclustError("--dask local-cuda found no CUDA GPU; use --dask local on a CPU machine")
-        return Client(LocalCUDACluster(dashboard_address=None))
+        return Client(LocalCUDACluster(dashboard_address=":0"))
     if "://" in spec:
         try:
             return Client(spec, timeout="10s")

@@ -1,39 +1,40 @@
-"""The Gaussian mixture on a Dask array: the same EM, statistics mapped over partitions.
+"""The Gaussian mixture on a Dask array: gpuclust.GaussianMixture's EM loop, statistics mapped over partitions.
 
 Each partition turns into its quadratic design once, on its worker, and stays
 there (persisted). An iteration sends the small parameters out, computes each
 partition's sufficient statistics where it lives, tree-reduces them (K x P
-numbers each) and does the M-step once, here. If a worker dies, Dask
-recomputes its partitions from the graph and the fit goes on.
+numbers each) and does the M-step once, here. The initialisation is the one
+scikit-learn would run on all the rows (k-means, k-means++, random), drawn
+from the same `random_state`, so the fit starts and ends where the
+one-process fit does. If a worker dies, Dask recomputes its partitions from
+the graph and the fit goes on.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..clustering import em
-from ..clustering.gmm import DesignChunks, GaussianMixture
+from ..backend import namespace
+from ..clustering.gmm import GaussianMixture
 from ..errors import GpuclustError
-from .reduce import map_reduce, sample_rows
+from .blocks import DaskData
+from .kmeans import DaskKMeans
+from .reduce import map_reduce  # noqa: F401  (tests interpose on it to kill a worker mid-fit)
 
 
-def _stats_block(phi, p):
-    return em.chunk_stats(phi, p)
-
-
-def _cast(x, dtype):
-    return x.astype(dtype, copy=False)
-
-
-def check_dask_latents(x, k, dtype):
+def check_dask_latents(x, k):
+    """A 2-D float Dask array with at least k finite rows; one-line errors otherwise."""
     import dask.array as da
 
     if not isinstance(x, da.Array):
-        raise GpuclustError("DaskGaussianMixture.fit takes a dask.array.Array; use GaussianMixture for in-memory data")
+        raise GpuclustError("the Dask estimators take a dask.array.Array; use gpuclust.GaussianMixture or "
+                            "gpuclust.KMeans for in-memory data")
     if x.ndim != 2 or x.shape[1] == 0:
         raise GpuclustError(f"input must be 2-D (samples, features) with features > 0; got shape {x.shape}")
     if k > x.shape[0]:
         raise GpuclustError(f"K = {k} clusters asked for, but input has only {x.shape[0]} samples")
-    x = x.rechunk({1: -1}).map_blocks(_cast, dtype, dtype=dtype)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    x = x.rechunk({1: -1})
     n_bad = int((~da.isfinite(x).all(axis=1)).sum().compute())
     if n_bad:
         raise GpuclustError(f"input has {n_bad} row(s) with NaN or inf")
@@ -41,58 +42,44 @@ def check_dask_latents(x, k, dtype):
 
 
 class DaskGaussianMixture(GaussianMixture):
-    """Same constructor, fit, predict and attributes as GaussianMixture; fit takes a Dask array.
+    """gpuclust.GaussianMixture for Dask arrays: same constructor, fit, predict and fitted attributes.
 
-    Initialisation (when no *_init is given) is fitted on a seeded sample of
-    `init_sample` rows; the EM iterations run on all rows.
+    fit takes a Dask array of NumPy or CuPy partitions; predict, predict_proba and
+    score_samples take a Dask array (and return one) or an in-memory array.
     """
 
-    init_sample = 100_000
-
-    def fit_predict(self, x, y=None):
-        self.fit(x)
-        return self.predict(x)
-
-    def fit(self, x, y=None):
-        dtype = self.dtype or np.float64
-        x = check_dask_latents(x, self.n_components, dtype)
-        self._shift = x.mean(axis=0).compute()
-        xc = x - self._shift
-        d = x.shape[1]
-        phi = xc.map_blocks(em.design, chunks=(xc.chunks[0], (d * (d + 1) // 2 + d + 1,)), dtype=dtype).persist()
-        pool = sample_rows(xc, self.init_sample, self.random_state or 0)
-
-        def initial(rng):
-            return self._initial_params(pool, DesignChunks(pool, self._chunk(pool), 0), rng)
-
-        self._run_em(lambda p: map_reduce(phi, _stats_block, em.combine, p), initial, pool)
+    def fit(self, X, y=None):
+        self._validate_params()
+        x = check_dask_latents(X, self.n_components)
+        probe = x[:1].compute()
+        self.n_features_in_ = int(x.shape[1])
+        inits = self._checked_inits(probe)
+        xp, dev = namespace(probe)
+        shift = xp.asarray(x.mean(axis=0).compute(), device=dev)
+        data = DaskData(x, shift, kmeans_factory=DaskKMeans)
+        self._em(data, inits, shift)
         return self
+
+    def fit_predict(self, X, y=None):
+        return self.fit(X).predict(X)
 
     def _apply(self, x, fn, **kw):
         import dask.array as da
 
         if isinstance(x, da.Array):
-            return x.map_blocks(fn, dtype=kw.get("dtype", x.dtype), **{k: v for k, v in kw.items() if k != "dtype"})
+            return x.map_blocks(fn, **kw)
         return fn(x)
 
-    def predict(self, x):
-        return self._apply(x, super().predict, drop_axis=1, dtype=np.int64)
+    def predict(self, X):
+        return self._apply(X, super().predict, drop_axis=1, dtype=np.int64)
 
-    def predict_proba(self, x):
-        return self._apply(x, super().predict_proba, chunks=(x.chunks[0], (self.n_components,))
-                           if hasattr(x, "chunks") else None)
+    def predict_proba(self, X):
+        return self._apply(X, super().predict_proba, dtype=X.dtype,
+                           chunks=(X.chunks[0], (self.n_components,)) if hasattr(X, "chunks") else None)
 
-    def score_samples(self, x):
-        return self._apply(x, super().score_samples, drop_axis=1)
+    def score_samples(self, X):
+        return self._apply(X, super().score_samples, drop_axis=1, dtype=X.dtype)
 
-    def score(self, x, y=None):
-        return float(self.score_samples(x).mean().compute() if hasattr(x, "compute") else super().score(x))
-
-    def bic(self, x):
-        import math
-
-        n = x.shape[0]
-        return -2 * self.score(x) * n + self._n_parameters() * math.log(n)
-
-    def aic(self, x):
-        return -2 * self.score(x) * x.shape[0] + 2 * self._n_parameters()
+    def score(self, X, y=None):
+        s = self.score_samples(X)
+        return float(s.mean().compute()) if hasattr(s, "compute") else float(np.mean(s))

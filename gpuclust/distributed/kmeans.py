@@ -1,76 +1,124 @@
-"""K-means on a Dask array: cuML's multi-GPU KMeans on GPU workers, else Lloyd steps by partition statistics."""
+"""K-means on a Dask array: gpuclust.KMeans's algorithm (scikit-learn's, transcribed), over partitions.
+
+k-means++ and Lloyd run through `DaskBlocks`: the same draws from the same
+`random_state` as one process, so the same start and the same fixed point.
+On CuPy partitions with cuML installed, cuml.dask.cluster.KMeans does the
+Lloyd iterations, started from those same centres (cuML 26.10 API; tested
+against a stand-in module, since cuML cannot run without a GPU).
+"""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 
-from ..backend import array_namespace
-from ..clustering.gmm import nearest
-from ..clustering.kmeans import kmeans_plusplus, lloyd, lloyd_stats
-from .gmm import check_dask_latents
-from .reduce import map_reduce, sample_rows
-
-
-def _combine(parts):
-    parts = list(parts)
-    n, s, i = parts[0][0].copy(), parts[0][1].copy(), parts[0][2]
-    for a, b, c in parts[1:]:
-        n += a
-        s += b
-        i += c
-    return n, s, i
+from ..backend import namespace, to_numpy
+from ..clustering.kmeans import KMeans
+from ..clustering.lloyd import kmeans_plusplus, lloyd, nearest, same_clustering
+from .blocks import DaskBlocks, on
 
 
-class DaskKMeans:
-    """Same arguments and attributes as gpuclust.KMeans; fit takes a Dask array.
+class DaskKMeans(KMeans):
+    """gpuclust.KMeans for Dask arrays (unit sample weights): fit, predict, cluster_centers_, labels_ (lazy)."""
 
-    With CuPy partitions and cuML installed, cuml.dask.cluster.KMeans does the
-    work; otherwise Lloyd iterations run as partition statistics, seeded with
-    k-means++ on a sample (or `init` centres given as an array).
-    """
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, verbose=0,
+                 random_state=None, copy_x=True, algorithm="lloyd", engine="auto", client=None):
+        super().__init__(n_clusters=n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
+                         verbose=verbose, random_state=random_state, copy_x=copy_x, algorithm=algorithm,
+                         engine=engine)
+        self.client = client
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4, random_state=None,
-                 client=None, init_sample=100_000):
-        self.n_clusters, self.init, self.n_init, self.max_iter = n_clusters, init, n_init, max_iter
-        self.tol, self.random_state, self.client, self.init_sample = tol, random_state, client, init_sample
+    def fit(self, X, y=None, sample_weight=None):
+        from .gmm import check_dask_latents
 
-    def fit(self, x, y=None):
-        x = check_dask_latents(x, self.n_clusters, np.float32 if _cupy_chunks(x) else np.float64)
-        if _cupy_chunks(x) and _has_cuml_dask():
-            return self._fit_cuml(x)
-        rng = np.random.default_rng(self.random_state)
-        sample = sample_rows(x, self.init_sample, int(rng.integers(2**31 - 1)))
-        xp = array_namespace(sample)
-        if isinstance(self.init, str):
-            centres = kmeans_plusplus(sample, self.n_clusters, rng)
-        else:
-            centres = xp.asarray(self.init, dtype=sample.dtype)
-        tol = self.tol * float(sample.var(axis=0).mean())  # scikit-learn's scale of tol
-        self.cluster_centers_, self.inertia_, self.n_iter_ = lloyd(
-            lambda c: map_reduce(x, lloyd_stats, _combine, c), centres, self.max_iter, tol)
+        if sample_weight is not None:
+            raise NotImplementedError("DaskKMeans takes no sample_weight; use gpuclust.KMeans for weighted data")
+        x = check_dask_latents(X, self.n_clusters)
+        self.n_features_in_ = int(x.shape[1])
+        probe = x[:1].compute()
+        xp, dev = namespace(probe)
+        self._check_params_vs_input_dask(x, xp)
+        random_state = check_random_state(self.random_state)
+        x_mean = xp.asarray(x.mean(axis=0).compute(), device=dev)
+        blocks = DaskBlocks(x - x_mean)
+        init = self.init
+        if not isinstance(init, str) and not callable(init):
+            init = on(np.asarray(to_numpy(init) if hasattr(init, "shape") else init, dtype=np.float64), probe)
+            self._validate_center_shape(probe, init)
+            init = init - x_mean
+        use_cuml = _cupy_partitions(x) and self.engine in ("auto", "cuml") and _has_cuml_dask()
+        best = None
+        for _ in range(self._n_init):
+            if isinstance(init, str) and init == "k-means++":
+                centres = kmeans_plusplus(blocks, self.n_clusters, random_state)[0]
+            elif isinstance(init, str):
+                seeds = random_state.choice(blocks.n, size=self.n_clusters, replace=False,
+                                            p=np.full(blocks.n, 1.0 / blocks.n))
+                centres = blocks.rows(seeds)
+            elif callable(init):
+                raise NotImplementedError("a callable init is not supported on Dask; pass centres as an array")
+            else:
+                centres = init
+            if use_cuml:
+                labels, inertia, centres, n_iter = self._fit_cuml_dask(blocks.x, centres)
+            else:
+                labels, inertia, centres, n_iter = lloyd(blocks, centres, self.max_iter, self._tol, self.verbose)
+            host = blocks.host_labels(labels) if self._n_init > 1 else None
+            if best is None or (inertia < best[1] and not same_clustering(host, best[4], self.n_clusters)):
+                best = (labels, inertia, centres, n_iter, host)
+        labels, inertia, centres, n_iter, _ = best
+        self.cluster_centers_ = centres + x_mean
+        self._n_features_out = self.cluster_centers_.shape[0]
+        self.labels_ = labels
+        self.inertia_ = float(inertia)
+        self.n_iter_ = int(n_iter)
+        distinct = int(np.unique(blocks.host_labels(labels)).size) if self.n_clusters <= 64 else self.n_clusters
+        if distinct < self.n_clusters:
+            warnings.warn(f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
+                          f"({self.n_clusters}). Possibly due to duplicate points in X.", ConvergenceWarning,
+                          stacklevel=2)
         return self
 
-    def _fit_cuml(self, x):
+    def _check_params_vs_input_dask(self, x, xp):
+        self._tol = 0 if self.tol == 0 else float(x.var(axis=0).mean().compute()) * self.tol
+        n_init = self.n_init
+        if n_init == "auto":
+            n_init = 1 if (not isinstance(self.init, str) or self.init == "k-means++") and \
+                not callable(self.init) else 10
+        if not isinstance(self.init, str) and not callable(self.init) and n_init != 1:
+            warnings.warn(f"Explicit initial center position passed: performing only one init in "
+                          f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning, stacklevel=3)
+            n_init = 1
+        self._n_init = n_init
+
+    def _fit_cuml_dask(self, x, centres):
+        """Lloyd on the GPU workers by cuml.dask, from our k-means++ centres (cuML 26.10 API)."""
         from cuml.dask.cluster import KMeans as CuDaskKMeans
 
-        est = CuDaskKMeans(client=self.client, n_clusters=self.n_clusters, init="scalable-k-means++",
-                           n_init=self.n_init, max_iter=self.max_iter, tol=self.tol, random_state=self.random_state)
+        est = CuDaskKMeans(client=self.client, n_clusters=self.n_clusters, init=centres, n_init=1,
+                           max_iter=self.max_iter, tol=self.tol, random_state=0)
         est.fit(x)
-        self._cuml = est
-        self.cluster_centers_ = est.cluster_centers_
-        self.inertia_ = float(est.inertia_) if hasattr(est, "inertia_") else float("nan")
-        self.n_iter_ = int(getattr(est, "n_iter_", 0))
-        return self
+        labels = est.predict(x)
+        return labels, float(est.score(x)) * -1.0, est.cluster_centers_, int(getattr(est, "n_iter_", 0))
 
-    def predict(self, x):
-        if hasattr(self, "_cuml"):
-            return self._cuml.predict(x)
-        return x.map_blocks(nearest, self.cluster_centers_, drop_axis=1, dtype=np.int64)
+    def predict(self, X):
+        import dask.array as da
 
-    def fit_predict(self, x, y=None):
-        return self.fit(x).predict(x)
+        if isinstance(X, da.Array):
+            return X.map_blocks(_predict_block, self.cluster_centers_, drop_axis=1, dtype=np.int64)
+        return super().predict(X)
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).labels_
 
 
-def _cupy_chunks(x) -> bool:
+def _predict_block(xb, centres):
+    return nearest(xb, on(centres, xb))
+
+
+def _cupy_partitions(x) -> bool:
     meta = getattr(x, "_meta", None)
     return meta is not None and type(meta).__module__.split(".")[0] == "cupy"
 

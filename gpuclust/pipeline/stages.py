@@ -174,8 +174,13 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
         k = res["suggestion"][cfg.method]["k"]
         log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
     z = (ctx or {}).get("latents", lat.z) if client is not None else lat.z
+    fit = None
+    if client is not None:
+        from ..distributed import fit_dask
+
+        fit = fit_dask(client)
     model, labels, probs, metrics = cluster(z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type,
-                                            lat.truth, cfg.n_init, train_mask, client)
+                                            lat.truth, cfg.n_init, train_mask, fit)
     with open_data(cfg) as sf:
         catalogue = sf.catalogue(lat.rows)
         names = sf.class_names
