@@ -6,7 +6,7 @@ Equivalent to `gpuclust bench`; kept here so results are reproduced from the rep
 """
 import sys
 
-from cli.commands import cli
+from gpuclust_cli.commands import cli
 
 if __name__ == "__main__":
     sys.exit(cli(["bench", *(sys.argv[1:] or ["--out", "benchmarks/results/cpu"])], prog_name="gpuclust"))

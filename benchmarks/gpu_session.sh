@@ -15,6 +15,7 @@ OUT=${OUT:-/tmp/gpu-out}
 RES=/tmp/gpu-session
 mkdir -p "$OUT" "$RES"
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
+ln -sfn "$PWD/cli" /tmp/site/gpuclust_cli  # the click layer's installed name (pyproject's package-dir)
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 GPUCLUST_CACHE=/tmp/gpuclust-cache
 step() { echo "== $(date -u +%T) $*" | tee -a "$RES/steps.txt"; }
 deadline=$((SECONDS + ${GPU_SESSION_SECONDS:-450}))
@@ -53,7 +54,7 @@ timeout $(limit 150) python3 benchmarks/bench_clustering.py --sizes 10000,100000
 step "4. gpuclust run --device cuda, built-in data, seeds 0 1 2"
 for seed in 0 1 2; do
     d="$RES/run-cuda-seed$seed"
-    timeout $(limit 75) python3 -c "import sys; from cli.main import main; sys.argv[0] = 'gpuclust'; main()" \
+    timeout $(limit 75) python3 -c "import sys; from gpuclust_cli.main import main; sys.argv[0] = 'gpuclust'; main()" \
         run --device cuda -q --seed "$seed" -o "$d" > "$d.txt" 2>&1
     echo "exit $?" >> "$d.txt"
     tail -3 "$d.txt"

@@ -33,8 +33,12 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
 
     from gpuclust.distributed.client import connect, disconnect
 
+    from gpuclust.atomic import DirLock, ensure_writable_dir
+
     lat = load_latents(latents)
     backend = resolve_backend(device)
+    ensure_writable_dir(out, "--out")
+    lock = DirLock(out)
     client = connect(dask, dask_workers)
     try:
         fit = None
@@ -44,10 +48,13 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
             fit = fit_dask(client)
         _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
                                                 n_init, fit=fit)
+        write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     finally:
         disconnect(client)
-    write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
-    click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette {metrics['silhouette']:.3f}"
+        lock.release()
+    sil = metrics.get("silhouette")
+    click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette "
+               + (f"{sil:.3f}" if sil == sil and sil is not None else "unavailable")
                + (f", ARI {metrics['ari']:.3f}, NMI {metrics['nmi']:.3f}" if "ari" in metrics else ""))
     click.echo(f"wrote {out}/labels.csv and {out}/metrics.json")
 
@@ -75,15 +82,22 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     from gpuclust.latents import load_latents
     from gpuclust.plots.figures import k_selection_figure
 
+    from gpuclust.atomic import ensure_writable_dir
+    from gpuclust.clustering.validation import check_latents
+
     if k_max <= k_min:
         raise GpuclustError(f"--k-max ({k_max}) must exceed --k-min ({k_min})")
     lat = load_latents(latents)
     backend = resolve_backend(device)
-    x = backend.asarray(lat.z, dtype="float32" if backend.device == "cuda" else "float64")
+    x = check_latents(backend.asarray(lat.z, dtype="float32" if backend.device == "cuda" else "float64"),
+                      what=latents)
+    if len(lat.z) <= k_max:
+        raise GpuclustError(f"{latents}: {len(lat.z)} latents are too few to try K up to {k_max}; "
+                            f"use --k-max {max(2, len(lat.z) - 1)} or more data")
+    ensure_writable_dir(out, "--out")
     ks = list(range(k_min, k_max + 1))
     with tqdm(total=len(ks), desc="select-k", disable=None) as bar:
         res = sweep(x, ks, methods, seed=seed, progress=bar.update)
-    os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, "k_selection.json"), res)
     k_selection_figure(res, os.path.join(out, "k_selection.png"))
     for m, s in res["suggestion"].items():
@@ -96,11 +110,15 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
 @click.option("--labels", type=existing_file, help="labels.csv from `cluster` or `run`, to colour the map.")
 @click.option("--max-points", type=click.IntRange(10), default=None,
               help="Seeded subsample above this size [5000 on CPU, 100000 on GPU].")
-@click.option("--perplexity", type=float, default=None, help="[scaled with N, 30 to 100]")
-@click.option("--learning-rate", type=float, default=None, help="[N/12, at least 200]")
-@click.option("--early-exaggeration", type=float, default=20.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("-o", "--out", type=click.Path(file_okay=False), default="tsne-out", show_default=True)
+@click.option("--perplexity", type=click.FloatRange(0, min_open=True), default=None,
+              help="Perplexity [scaled with N, 30 to 100].")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Learning rate [N/12, at least 200].")
+@click.option("--early-exaggeration", type=click.FloatRange(1), default=20.0, show_default=True,
+              help="Early exaggeration (the reference's 20).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the subsample and the map.")
+@click.option("-o", "--out", type=click.Path(file_okay=False), default="tsne-out", show_default=True,
+              help="Directory for tsne.csv and tsne.png.")
 @device_option
 @friendly
 def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggeration, seed, out, device):
@@ -117,8 +135,17 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
     from gpuclust.latents import load_latents
     from gpuclust.plots.figures import tsne_figure
 
+    from gpuclust.atomic import ensure_writable_dir
+    from gpuclust.clustering.validation import check_latents
+    from gpuclust.errors import GpuclustError
+
     backend = resolve_backend(device)
     lat = load_latents(latents)
+    check_latents(lat.z, what=latents)
+    by_row = None
+    if labels:
+        by_row = read_cluster_labels(labels)
+    ensure_writable_dir(out, "--out")
     cap = max_points or (DEFAULT_MAX_POINTS_CPU if backend.device == "cpu" else 100_000)
     idx = subsample(len(lat.z), cap, seed)
     if len(idx) < len(lat.z):
@@ -129,16 +156,16 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
     t = time.perf_counter()
     xy = run_tsne(lat.z[idx], backend.device, seed, perplexity, learning_rate, early_exaggeration)
     lab = np.zeros(len(idx), dtype=int)
-    if labels:
-        with open(labels) as fh:
-            by_row = {int(r["row"]): int(r["cluster"]) for r in csv.DictReader(fh)}
-        lab = np.array([by_row.get(int(r), 0) for r in lat.rows[idx]])
-    os.makedirs(out, exist_ok=True)
+    if by_row is not None:
+        missing = [int(r) for r in lat.rows[idx] if int(r) not in by_row]
+        if len(missing) == len(idx):
+            raise GpuclustError(f"{labels}: none of its rows are rows of {latents}; are they from the same run?")
+        lab = np.array([by_row.get(int(r), -1) for r in lat.rows[idx]])
     with atomic_path(os.path.join(out, "tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["row", "x", "y", "cluster"])
         w.writerows([int(r), f"{a:.4f}", f"{b:.4f}", int(c)] for r, (a, b), c in zip(lat.rows[idx], xy, lab))
-    tsne_figure(xy, lab, int(lab.max()) + 1, os.path.join(out, "tsne.png"))
+    tsne_figure(xy, lab, max(int(lab.max()) + 1, 1), os.path.join(out, "tsne.png"))
     click.echo(f"t-SNE of {len(idx)} points in {time.perf_counter() - t:.1f} s ({backend.device}); "
                f"wrote {out}/tsne.csv and {out}/tsne.png")
 
@@ -172,14 +199,16 @@ def bench(sizes, k, dims, iters, repeats, tsne_size, out):
     from gpuclust.bench import bench_figure, run_bench, table
     from gpuclust.errors import GpuclustError
 
+    from gpuclust.atomic import ensure_writable_dir
+
     try:
         ns = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
         raise GpuclustError(f"--sizes must be comma-separated integers, got {sizes!r}")
     if not ns or min(ns) < 2 * k:
         raise GpuclustError(f"--sizes must be at least 2 x K = {2 * k} each")
+    ensure_writable_dir(out, "--out")
     res = run_bench(ns, k, dims, iters, repeats, tsne_size, progress=lambda m: click.echo(m, err=True))
-    os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, "bench.json"), res)
     bench_figure(res, os.path.join(out, "bench.png"))
     click.echo(table(res))
@@ -192,6 +221,24 @@ def bench(sizes, k, dims, iters, repeats, tsne_size, out):
 @friendly
 def compare(run_dirs, out):
     """One self-contained page comparing runs: encoder, clusterer, scores and t-SNE maps side by side."""
+    from gpuclust.atomic import ensure_writable_file
     from gpuclust.report import build_comparison
 
+    ensure_writable_file(out, "-o")
     click.echo(f"wrote {build_comparison(list(run_dirs), out)}")
+
+
+def read_cluster_labels(path) -> dict:
+    """{file row: cluster} from a labels.csv of `cluster`, `run` or `predict`; one-line errors otherwise."""
+    import csv
+
+    from gpuclust.errors import GpuclustError
+
+    if not os.path.isfile(path):
+        raise GpuclustError(f"{path}: no such labels file")
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        return {int(r["row"]): int(r["cluster"]) for r in rows}
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error) as e:
+        raise GpuclustError(f"{path}: not a labels.csv with row and cluster columns ({type(e).__name__}: {e})")

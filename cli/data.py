@@ -19,8 +19,10 @@ def synth(output, rows, seed):
     """Write the synthetic benchmark (8 event classes, ground truth in /4.0/Label) in the RIS layout."""
     from tqdm import tqdm
 
+    from gpuclust.atomic import ensure_writable_file
     from gpuclust.data.synth import write_synthetic
 
+    ensure_writable_file(output, "OUTPUT")
     with tqdm(total=rows, unit="spec", desc="synth", disable=None) as bar:
         write_synthetic(output, rows, seed=seed, progress=bar.update)
     click.echo(f"wrote {rows} spectrograms to {output} (catalogue: {output}.csv)")
@@ -29,33 +31,47 @@ def synth(output, rows, seed):
 @cli.command(short_help="Waveform files to spectrograms (STA/LTA).")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="RIS file to write.")
-@click.option("--append", is_flag=True, help="Add to an existing file (safely: a copy is renamed over it).")
-@click.option("--fs", type=float, default=50.0, show_default=True, help="Sampling rate to decimate to (Hz).")
-@click.option("--nperseg", type=int, default=20, show_default=True, help="Kaiser window length (samples).")
-@click.option("--beta", type=float, default=5.7, show_default=True, help="Kaiser window beta.")
-@click.option("--noverlap", type=int, default=18, show_default=True, help="Window overlap (samples).")
-@click.option("--nfft", type=int, default=256, show_default=True, help="FFT length.")
-@click.option("--fmin", type=float, default=3.0, show_default=True, help="Lowest frequency kept (Hz).")
-@click.option("--fmax", type=float, default=20.0, show_default=True, help="Highest frequency kept (Hz).")
-@click.option("--frames", type=int, default=100, show_default=True, help="Time frames per spectrogram.")
-@click.option("--sta", type=float, default=0.5, show_default=True, help="STA window (s).")
-@click.option("--lta", type=float, default=30.0, show_default=True, help="LTA window (s).")
-@click.option("--on", "on_", type=float, default=15.0, show_default=True, help="Trigger-on STA/LTA ratio.")
-@click.option("--off", type=float, default=10.0, show_default=True, help="Trigger-off STA/LTA ratio.")
-@click.option("--min-gap", type=float, default=5.0, show_default=True,
-              help="Drop a detection within this many seconds of an earlier one at the station.")
+@click.option("--append", is_flag=True, help="Add to an existing file made with the same parameters (safely: a "
+              "copy is renamed over it).")
+@click.option("--fs", type=click.FloatRange(0, min_open=True), default=50.0, show_default=True,
+              help="Sampling rate to decimate to (Hz).")
+@click.option("--nperseg", type=click.IntRange(2), default=20, show_default=True, help="Kaiser window length (samples).")
+@click.option("--beta", type=click.FloatRange(0), default=5.7, show_default=True, help="Kaiser window beta.")
+@click.option("--noverlap", type=click.IntRange(0), default=18, show_default=True,
+              help="Window overlap (samples), less than --nperseg.")
+@click.option("--nfft", type=click.IntRange(2), default=256, show_default=True, help="FFT length (at least --nperseg).")
+@click.option("--fmin", type=click.FloatRange(0), default=3.0, show_default=True, help="Lowest frequency kept (Hz).")
+@click.option("--fmax", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
+              help="Highest frequency kept (Hz), below --fs / 2.")
+@click.option("--frames", type=click.IntRange(1), default=100, show_default=True, help="Time frames per spectrogram.")
+@click.option("--sta", type=click.FloatRange(0, min_open=True), default=0.5, show_default=True,
+              help="STA window (s), shorter than --lta.")
+@click.option("--lta", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
+              help="LTA window (s).")
+@click.option("--on", "on_", type=click.FloatRange(0, min_open=True), default=15.0, show_default=True,
+              help="Trigger-on STA/LTA ratio.")
+@click.option("--off", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+              help="Trigger-off STA/LTA ratio.")
+@click.option("--min-gap", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="Drop a detection within this many seconds of an earlier one at the same channel.")
 @click.option("--channel", default="*Z", show_default=True, help="Channels to use (ObsPy wildcard).")
+@click.option("--units", type=click.Choice(["counts", "m/s"]), default="counts", show_default=True,
+              help="Units of the waveforms: raw counts, or m/s when the instrument response was removed.")
 @friendly
 def spectrograms(inputs, output, append, fs, nperseg, beta, noverlap, nfft, fmin, fmax, frames,
-                 sta, lta, on_, off, min_gap, channel):
+                 sta, lta, on_, off, min_gap, channel, units):
     """Detect events in waveform files (miniSEED, SAC, ...) and write their spectrograms (RIS layout)."""
+    from gpuclust.atomic import ensure_writable_file
     from gpuclust.data.spectrogram import SpectrogramParams
     from gpuclust.data.waveforms import DetectionParams, waveforms_to_ris
 
     p = SpectrogramParams(fs=fs, nperseg=nperseg, beta=beta, noverlap=noverlap, nfft=nfft,
                           fmin=fmin, fmax=fmax, n_frames=frames)
     d = DetectionParams(sta_s=sta, lta_s=lta, on=on_, off=off, min_gap_s=min_gap, channel=channel)
-    n = waveforms_to_ris(list(inputs), output, p, d, append=append)
+    p.check()
+    d.check()
+    ensure_writable_file(output, "--output")
+    n = waveforms_to_ris(list(inputs), output, p, d, append=append, units=units)
     click.echo(f"{'appended' if append else 'wrote'} {n} spectrograms to {output}")
 
 
@@ -70,9 +86,14 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
     from gpuclust.data.spectrograms import open_spectrograms
 
     with open_spectrograms(path, group, dataset, freqs_dataset, times_dataset, labels_dataset) as sf:
-        ok = sf.finite_rows()
+        health = sf.row_health()
+        n_nan = int((~health.finite).sum())
+        n_zero = int((health.finite & ~health.energy).sum())
         click.echo(f"{path}: {sf.layout} layout, dataset {sf.dataset}")
-        click.echo(f"  rows: {sf.n_rows} ({int((~ok).sum())} with NaN/inf)")
+        click.echo(f"  rows: {sf.n_rows} ({n_nan} with NaN/inf, {n_zero} all zero"
+                   + (": a dead channel or power that underflowed" if n_zero else "") + ")")
+        if not health.nonnegative[health.usable].all():
+            click.echo("  values: some negative (not a power spectrum: use --norm l2 or maxabs, not log)")
         click.echo(f"  image: {sf.shape[0]} x {sf.shape[1]}")
         if sf.freqs is not None:
             click.echo(f"  frequency: {sf.freqs[0]:.3f} .. {sf.freqs[-1]:.3f} Hz")
@@ -81,7 +102,8 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
         click.echo(f"  traces: {'yes' if sf.trace_dataset else 'no'}; catalogue: {'yes' if sf.catalogue_dataset else 'no'}")
         labels = sf.labels()
         if labels is not None:
-            counts = np.bincount(np.asarray(labels, dtype=np.int64))
+            labels = np.asarray(labels, dtype=np.int64)
+            counts = np.bincount(labels[labels >= 0], minlength=len(sf.class_names))
             names = sf.class_names or [str(i) for i in range(len(counts))]
             click.echo("  ground truth: " + ", ".join(f"{n}={c}" for n, c in zip(names, counts)))
 

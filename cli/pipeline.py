@@ -7,54 +7,67 @@ import click
 
 from .main import cli, friendly
 
-
-RUN_OPTIONS = [
-    # (flag, config key, type, help)
+# (flag, config key, type, help). None as a default means "not given", so a config file can supply it.
+DATA_OPTIONS = [
     ("--group", "group", str, "RIS segment-length group (automatic when there is one)."),
     ("--dataset", "dataset", str, "Plain layout: the (N, H, W) dataset to read instead of RIS."),
+    ("--freqs-dataset", "freqs_dataset", str, "Plain layout: dataset holding the frequency vector (Hz)."),
+    ("--times-dataset", "times_dataset", str, "Plain layout: dataset holding the time vector (s)."),
     ("--labels-dataset", "labels_dataset", str, "Plain layout: ground-truth labels dataset, if any."),
     ("--synth-rows", "synth_rows", click.IntRange(16, 427_798), "Size of the built-in synthetic dataset [6000]."),
-    ("--norm", "norm", click.Choice(["l2", "maxabs", "none"]), "Per-spectrogram normalisation [l2]."),
-    ("--bad-rows", "bad_rows", click.Choice(["skip", "refuse"]), "Rows with NaN/inf: skip and count, or refuse [skip]."),
-    ("--model", "model", click.Choice(["ae", "unet"]), "Encoder: reference autoencoder or U-Net [ae]."),
+    ("--norm", "norm", click.Choice(["log", "l2", "maxabs", "none"]),
+     "Per-spectrogram normalisation: log (log power, event's mean level removed) or the reference's l2 [log]."),
+    ("--bad-rows", "bad_rows", click.Choice(["skip", "refuse"]),
+     "Rows with NaN/inf or no energy at all: skip and count, or refuse [skip]."),
+    ("--seed", "seed", int, "Seed for splits, initialisation and sampling [0]."),
+]
+TRAIN_OPTIONS = [
+    ("--model", "model", click.Choice(["ae", "unet"]), "Encoder: autoencoder or U-Net [ae]."),
+    ("--objective", "objective", click.Choice(["reconstruction", "invariant"]),
+     "Training objective: reconstruction, or reconstruction plus invariance to time shifts, masking and "
+     "noise [invariant]."),
     ("--latent-dim", "latent_dim", click.IntRange(1), "Latent dimensions [9]."),
+    ("--latent-activation", "latent_activation", click.Choice(["linear", "relu"]),
+     "Last encoder layer: linear (no dead latent units) or the reference's ReLU [linear]."),
     ("--unet-skips", "unet_skips", click.Choice(["all", "none", "no_full"]), "U-Net skip connections [all]."),
     ("--epochs", "epochs", click.IntRange(1), "Training epochs at most (early stopping may end sooner) [30]."),
     ("--batch-size", "batch_size", click.IntRange(1), "Batch size [64]."),
-    ("--lr", "lr", float, "Adam learning rate [1e-3]."),
+    ("--lr", "lr", click.FloatRange(0, min_open=True), "Adam learning rate [1e-3]."),
     ("--patience", "patience", click.IntRange(1), "Early-stopping patience in epochs [10]."),
+]
+RUN_ONLY_OPTIONS = [
     ("--dec-epochs", "dec_epochs", click.IntRange(1), "DEC epochs at most [10]."),
     ("--method", "method", click.Choice(["gmm", "kmeans"]), "Clustering method [gmm]."),
     ("--k", "k", str, "Number of clusters, or 'auto' to choose it from a sweep [8]."),
     ("--k-max", "k_max", click.IntRange(3), "Largest K tried by --k auto [12]."),
     ("--covariance-type", "covariance_type", click.Choice(["full", "tied", "diag", "spherical"]),
      "Mixture covariance type [full]."),
-    ("--n-init", "n_init", click.IntRange(1), "Clustering restarts; the best is kept [2]."),
+    ("--n-init", "n_init", click.IntRange(1), "Clustering restarts; the best is kept [4]."),
     ("--tsne-max-points", "tsne_max_points", click.IntRange(10), "t-SNE subsample size [5000 CPU, 100000 GPU]."),
-    ("--seed", "seed", int, "Seed for splits, initialisation and sampling [0]."),
     ("--dask", "dask", str, "Partition encoding and clustering on Dask: local, local-cuda, tcp://HOST:PORT "
                             "or a scheduler file [off: one process]."),
     ("--dask-workers", "dask_workers", click.IntRange(1), "Worker processes for --dask local [one per core]."),
-    ("-o", "out", click.Path(file_okay=False), "Run directory [runs/<timestamp>]."),
 ]
+OUT_OPTION = ("-o", "out", click.Path(file_okay=False), "Run directory [runs/<timestamp>].")
 
 
-def run_options(fn):
-    """The options of `run` and `train`; None means 'not given', so a config file can supply it."""
-    for flag, key, typ, help_ in reversed(RUN_OPTIONS):
-        names = [flag, f"--{key.replace('_', '-')}"] if flag == "-o" else [flag]
-        fn = click.option(*names, key, type=typ, default=None, help=help_)(fn)
-    for opt in reversed([
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
-                     help="Where to compute; auto picks a working GPU and says so [auto]."),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                     help="TOML or YAML file of options; options given here override it."),
-        click.option("--resume", is_flag=True,
-                     help="Continue a run directory: skip finished stages, resume training from its last epoch."),
-        click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bars (batch jobs)."),
-    ]):
-        fn = opt(fn)
-    return fn
+def _options(specs):
+    def deco(fn):
+        for flag, key, typ, help_ in reversed(specs):
+            names = [flag, f"--{key.replace('_', '-')}"] if flag == "-o" else [flag]
+            fn = click.option(*names, key, type=typ, default=None, help=help_)(fn)
+        for opt in reversed([
+            click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+                         help="Where to compute; auto picks a working GPU and says so [auto]."),
+            click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                         help="TOML or YAML file of options; options given here override it."),
+            click.option("--resume", is_flag=True,
+                         help="Continue a run directory: skip finished stages, resume training from its last epoch."),
+            click.option("-q", "--quiet", is_flag=True, default=None, help="No progress bars (batch jobs)."),
+        ]):
+            fn = opt(fn)
+        return fn
+    return deco
 
 
 def run_pipeline_from_cli(data, config_file, resume, options, until=None):
@@ -68,9 +81,14 @@ def run_pipeline_from_cli(data, config_file, resume, options, until=None):
     return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until)
 
 
+def _metric(m: dict, key: str) -> str:
+    v = m.get(key)
+    return f"{v:.3f}" if isinstance(v, (int, float)) else "unavailable"
+
+
 @cli.command(short_help="Everything: data to report, in one go.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
-@run_options
+@_options(DATA_OPTIONS + TRAIN_OPTIONS + RUN_ONLY_OPTIONS + [OUT_OPTION])
 @click.option("--dec/--no-dec", default=None, help="Refine the encoder with DEC [off].")
 @friendly
 def run(data, config_file, resume, **options):
@@ -81,21 +99,26 @@ def run(data, config_file, resume, **options):
     click.echo(f"run directory: {summary['run_dir']}")
     click.echo(f"report:        {summary['report']}")
     click.echo(f"labels:        {os.path.join(summary['run_dir'], 'labels.csv')}")
-    head = f"{m['method']} K={m['k']} on {m['n']} events: silhouette {m['silhouette']:.3f}"
+    head = f"{m['method']} K={m['k']} on {m['n']} events: silhouette {_metric(m, 'silhouette')}"
     if "ari" in m:
-        head += f"; against ground truth ARI {m['ari']:.3f}, NMI {m['nmi']:.3f}, accuracy {m['accuracy']:.3f}"
+        head += (f"; against ground truth ARI {_metric(m, 'ari')}, NMI {_metric(m, 'nmi')}, "
+                 f"accuracy {_metric(m, 'accuracy')}")
     click.echo(head)
+    for w in m.get("warnings", []):
+        click.echo(f"warning: {w}")
     click.echo("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
 
 
 @cli.command(short_help="Train the encoder only.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
-@run_options
+@_options(DATA_OPTIONS + TRAIN_OPTIONS + [OUT_OPTION])
 @friendly
 def train(data, config_file, resume, **options):
     """Train the encoder only: checkpoints, loss history (JSON) and loss figure in the output directory."""
     cfg, s = run_pipeline_from_cli(data, config_file, resume, options, until="train")
     i = s["info"] or {}
-    click.echo(f"trained {cfg.model} for {i.get('epochs')} epoch(s): best validation MSE "
-               f"{i.get('best_val_loss', float('nan')):.4e}, {i.get('samples_per_s', 0):.0f} spectrograms/s")
+    best = i.get("best_val_loss")
+    best = f"{best:.4e}" if isinstance(best, float) else "unavailable"
+    click.echo(f"trained {cfg.model} for {i.get('epochs')} epoch(s): best validation loss {best}, "
+               f"{i.get('samples_per_s') or 0:.0f} spectrograms/s")
     click.echo(f"checkpoint: {os.path.join(s['run_dir'], 'checkpoints', 'best.pt')}")

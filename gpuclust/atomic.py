@@ -1,10 +1,16 @@
-"""Never leave half-written output under a final name: write to a temporary name, then rename."""
+"""Never leave half-written output under a final name: write to a temporary name, then rename.
+
+And check an output location before the work that fills it, and let one writer at a time use it.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
+
+from .errors import GpuclustError
 
 
 @contextlib.contextmanager
@@ -12,16 +18,21 @@ def atomic_path(path):
     """Yield a temporary path beside `path`; on success it is renamed to `path`, on failure removed."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise GpuclustError(f"{path}: cannot be written ({e.strerror or e})")
     os.close(fd)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs get the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            raise GpuclustError(f"{path}: could not be written ({e.strerror}); nothing was left under that name")
         raise
 
 
@@ -62,3 +73,91 @@ def _jsonable(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# -- output locations: checked before the work, one writer at a time ---------------------------
+
+LOCK = ".gpuclust.lock"
+
+
+class DirLock:
+    """An exclusive lock file in a directory, holding the owner's PID; a lock whose process is gone is taken over."""
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, LOCK)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if _alive(_owner(self.path)):
+                    raise GpuclustError(f"{directory}: another gpuclust (process {_owner(self.path)}) is writing "
+                                        "there now; wait for it, or choose another output")
+                os.remove(self.path)  # left by a process that died
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            self.held = True
+            return
+        raise GpuclustError(f"{directory}: cannot take the lock {self.path}")
+
+    def release(self) -> None:
+        if getattr(self, "held", False):
+            self.held = False
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _owner(path) -> int:
+    try:
+        with open(path) as fh:
+            return int(fh.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def ensure_writable_dir(path: str, option: str = "output") -> None:
+    """Create `path` if needed and check that files can be written there: before any work, not after it."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise GpuclustError(f"{path}: cannot create the {option} directory ({e.strerror or e})")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise GpuclustError(f"{path}: the {option} directory is not writable")
+    probe = os.path.join(path, f".gpuclust-write-test-{os.getpid()}")
+    try:
+        with open(probe, "w") as fh:
+            fh.write("x")
+    except OSError as e:
+        raise GpuclustError(f"{path}: cannot write in the {option} directory ({e.strerror or e})")
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)
+
+
+def ensure_writable_file(path: str, option: str = "output") -> None:
+    """The directory of an output file exists (or can be made) and takes files."""
+    ensure_writable_dir(os.path.dirname(os.path.abspath(path)) or ".", option)
+    if os.path.isdir(path):
+        raise GpuclustError(f"{path}: is a directory; {option} must name a file")

@@ -6,7 +6,7 @@ import numpy as np
 from click.testing import CliRunner
 from sklearn.datasets import make_blobs
 
-from cli.commands import cli
+from gpuclust_cli.commands import cli
 from gpuclust.latents import Latents, save_latents
 
 

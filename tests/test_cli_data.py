@@ -1,7 +1,7 @@
 """The data commands as a user types them."""
 from click.testing import CliRunner
 
-from cli.commands import cli
+from gpuclust_cli.commands import cli
 
 
 def run(*args):

@@ -91,7 +91,7 @@ def test_plain_layout_errors(tmp_path):
 def test_all_rows_bad_is_an_error(tmp_path):
     path = tmp_path / "nan.h5"
     make_ris_file(path, m=3, nan_rows=(0, 1, 2))
-    with pytest.raises(GpuclustError, match="every row"):
+    with pytest.raises(GpuclustError, match="no usable row"):
         usable_rows(open_spectrograms(path))
 
 
@@ -120,7 +120,11 @@ def test_splits_reproducible_disjoint_and_keep_row_indices():
     c = make_splits(rows, (0.7, 0.2, 0.1), seed=6)
     assert not np.array_equal(a.train, c.train)
     with pytest.raises(GpuclustError, match="split fractions"):
-        make_splits(rows, (0.8, 0.3, 0.1))
+        make_splits(rows, (0.0, 0.3, 0.1))
+    with pytest.raises(GpuclustError, match="split fractions"):
+        make_splits(rows, (0.7, -0.2, 0.1))
+    d = make_splits(rows, (7, 2, 1), seed=5)  # fractions are relative to their sum
+    np.testing.assert_array_equal(d.train, a.train)
 
 
 def test_batches_carry_their_row_index(ris_file):

@@ -73,7 +73,7 @@ def test_cluster_command_gives_the_same_labels_with_and_without_dask(tmp_path):
 
     from click.testing import CliRunner
 
-    from cli.commands import cli
+    from gpuclust_cli.commands import cli
 
     x, _ = make_blobs(60000, 9, centers=6, random_state=3)
     np.save(tmp_path / "lat.npy", x)

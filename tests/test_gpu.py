@@ -59,7 +59,7 @@ def test_training_on_cuda_lowers_loss(synth_file, tmp_path):
 
 
 def test_run_on_cuda_end_to_end(tmp_path, monkeypatch):
-    from cli.commands import cli
+    from gpuclust_cli.commands import cli
 
     monkeypatch.setenv("GPUCLUST_CACHE", str(tmp_path / "cache"))
     r = CliRunner().invoke(cli, ["run", "--synth-rows", "600", "--epochs", "2", "--k", "4", "--device", "cuda",
@@ -67,3 +67,26 @@ def test_run_on_cuda_end_to_end(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     m = json.load(open(tmp_path / "out" / "metrics.json"))
     assert m["device"] == "cuda" and m["n"] == 600
+
+
+def test_estimators_on_torch_cuda_and_cupy_equal_numpy():
+    """The array-API code on the GPU, in float64, gives NumPy's (= scikit-learn's) fit; float32 the same labels."""
+    import cupy
+    import torch
+    from sklearn.cluster import KMeans as SkKMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from gpuclust import GaussianMixture, KMeans
+    from gpuclust.backend import to_numpy
+
+    x, _ = make_blobs(20000, 9, centers=8, random_state=0)
+    ref = GaussianMixture(8, random_state=0).fit(x)
+    km_ref = SkKMeans(8, random_state=0).fit(x)
+    for make in (lambda a: torch.asarray(a, device="cuda"), cupy.asarray):
+        g = GaussianMixture(8, random_state=0).fit(make(x))
+        assert g.n_iter_ == ref.n_iter_ and abs(g.lower_bound_ - ref.lower_bound_) < 1e-9 * abs(ref.lower_bound_)
+        assert adjusted_rand_score(to_numpy(g.predict(make(x))), ref.predict(x)) == 1.0
+        km = KMeans(8, random_state=0, engine="array_api").fit(make(x))
+        assert (to_numpy(km.labels_) == km_ref.labels_).all()
+        g32 = GaussianMixture(8, random_state=0).fit(make(x.astype(np.float32)))
+        assert adjusted_rand_score(to_numpy(g32.predict(make(x.astype(np.float32)))), ref.predict(x)) > 0.999

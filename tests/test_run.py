@@ -6,7 +6,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from cli.commands import cli
+from gpuclust_cli.commands import cli
 
 TINY = ["--synth-rows", "400", "--epochs", "2", "--k", "4", "--tsne-max-points", "200", "--n-init", "1",
         "--batch-size", "32", "--device", "cpu", "-q"]

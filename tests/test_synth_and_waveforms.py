@@ -99,3 +99,52 @@ def test_waveform_errors(tmp_path):
     with pytest.raises(GpuclustError, match="no events detected"):
         waveforms_to_ris([real_waveform()], tmp_path / "o.h5", d=DetectionParams(on=1e6, off=1e5))
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_waveforms_too_slow_for_the_band_are_refused(tmp_path):
+    """Regression: 1, 4 and 20 Hz recordings made '3-20 Hz' spectrograms with nothing real above Nyquist."""
+    import obspy
+
+    st = obspy.read(real_waveform())
+    for fs in (1.0, 4.0, 20.0):
+        slow = st.copy().resample(fs)
+        path = tmp_path / f"slow{fs:g}.mseed"
+        slow.write(str(path), format="MSEED")
+        with pytest.raises(GpuclustError, match=f"sampled at {fs:g} Hz.*Nyquist"):
+            waveforms_to_ris([str(path)], tmp_path / "o.h5", d=DetectionParams(on=3.0, off=1.5))
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_location_codes_and_units_are_kept(tmp_path):
+    """Regression: IU.AFI.00 and IU.AFI.10 looked like one channel; raw counts were labelled m/s."""
+    import obspy
+
+    st = obspy.read(real_waveform())
+    a, b = st.copy(), st.copy()
+    for tr in a:
+        tr.stats.location = "00"
+    for tr in b:
+        tr.stats.location = "10"
+    path = tmp_path / "two.mseed"
+    (a + b).write(str(path), format="MSEED")
+    out = tmp_path / "o.h5"
+    waveforms_to_ris([str(path)], out, d=DetectionParams(on=3.0, off=1.5))
+    cat = open_spectrograms(out).catalogue()
+    assert {c["location"] for c in cat} == {"00", "10"} and {c["unit"] for c in cat} == {"counts"}
+    assert len({c["id"] for c in cat}) == 2
+    with h5py.File(out) as h5:
+        assert h5["4.0/Spectrogram"].attrs["AmplUnits"] == "counts^2/Hz"
+
+
+def test_append_refuses_spectrograms_made_otherwise(tmp_path):
+    from gpuclust.data.spectrogram import SpectrogramParams
+
+    out = tmp_path / "o.h5"
+    waveforms_to_ris([real_waveform()], out, d=DetectionParams(on=3.0, off=1.5))
+    before = out.read_bytes()
+    with pytest.raises(GpuclustError, match="other parameters.*fmax"):
+        waveforms_to_ris([real_waveform()], out, SpectrogramParams(fmax=15.0), DetectionParams(on=3.0, off=1.5),
+                         append=True)
+    with pytest.raises(GpuclustError, match="other parameters.*units"):
+        waveforms_to_ris([real_waveform()], out, d=DetectionParams(on=3.0, off=1.5), append=True, units="m/s")
+    assert out.read_bytes() == before

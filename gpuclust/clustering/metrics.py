@@ -111,11 +111,13 @@ def external_metrics(truth, labels) -> dict:
     }
 
 
-def confusion(truth, labels) -> np.ndarray:
-    """Counts (true class, cluster); labels of -1 (unknown) are left out."""
+def confusion(truth, labels, n_classes: int | None = None, n_clusters: int | None = None) -> np.ndarray:
+    """Counts (true class, cluster), at least n_classes x n_clusters; labels of -1 (unknown) are left out."""
     t, p = np.asarray(truth, np.int64), np.asarray(labels, np.int64)
     keep = (t >= 0) & (p >= 0)
     t, p = t[keep], p[keep]
-    cm = np.zeros((t.max() + 1 if t.size else 1, p.max() + 1 if p.size else 1), np.int64)
+    rows = max(t.max() + 1 if t.size else 1, n_classes or 0)
+    cols = max(p.max() + 1 if p.size else 1, n_clusters or 0)
+    cm = np.zeros((rows, cols), np.int64)
     np.add.at(cm, (t, p), 1)
     return cm

@@ -8,27 +8,46 @@ from .normalise import normalise
 from .spectrograms import SpectrogramFile
 
 
-def usable_rows(sf: SpectrogramFile, bad_rows: str = "skip") -> tuple[np.ndarray, int]:
-    """Rows without NaN/inf, and how many were bad. bad_rows='refuse' makes any bad row an error."""
+def usable_rows(sf: SpectrogramFile, bad_rows: str = "skip", norm: str | None = None) -> tuple[np.ndarray, int]:
+    """Rows fit to use, and how many were not: NaN/inf, or no energy at all (a dead channel, float16 power
+    that underflowed to zero). bad_rows='refuse' makes any such row an error. With norm='log', negative
+    values (not a power spectrum) are refused."""
     if bad_rows not in ("skip", "refuse"):
         raise GpuclustError(f"unknown --bad-rows {bad_rows!r}: use skip or refuse")
-    ok = sf.finite_rows()
+    health = sf.row_health()
+    ok = health.usable
     n_bad = int((~ok).sum())
     if n_bad and bad_rows == "refuse":
         first = int(np.flatnonzero(~ok)[0])
-        raise GpuclustError(f"{sf.path}: {n_bad} row(s) contain NaN or inf (first: row {first}); "
+        raise GpuclustError(f"{sf.path}: {describe_bad(health)} (first: row {first}); "
                             "use --bad-rows skip to leave them out")
     if n_bad == sf.n_rows:
-        raise GpuclustError(f"{sf.path}: every row contains NaN or inf")
+        raise GpuclustError(f"{sf.path}: no usable row: {describe_bad(health)}")
+    if norm == "log" and not health.nonnegative[ok].all():
+        first = int(np.flatnonzero(ok & ~health.nonnegative)[0])
+        raise GpuclustError(f"{sf.path}: row {first} has negative values, which a power spectrogram cannot have; "
+                            "--norm log needs power values (use --norm l2 or maxabs for other data)")
     return np.flatnonzero(ok), n_bad
 
 
-def load_rows(sf: SpectrogramFile, rows, norm: str = "l2") -> np.ndarray:
+def describe_bad(health) -> str:
+    """'3 row(s) with NaN or inf, 300 all-zero row(s)': what was wrong, in words."""
+    parts = []
+    n_nan = int((~health.finite).sum())
+    n_zero = int((health.finite & ~health.energy).sum())
+    if n_nan:
+        parts.append(f"{n_nan} row(s) with NaN or inf")
+    if n_zero:
+        parts.append(f"{n_zero} all-zero row(s) (a dead channel or power that underflowed)")
+    return ", ".join(parts) or "no bad rows"
+
+
+def load_rows(sf: SpectrogramFile, rows, norm: str = "log") -> np.ndarray:
     """All the given rows, normalised, as one float32 array (n, H, W) in the order given."""
     return normalise(sf.read_rows(rows), norm, inplace=True)
 
 
-def iter_batches(sf: SpectrogramFile, rows, batch_size: int, norm: str = "l2", shuffle: bool = False,
+def iter_batches(sf: SpectrogramFile, rows, batch_size: int, norm: str = "log", shuffle: bool = False,
                  seed: int = 0, window: int = 8192):
     """(row_indices, images) batches streamed from the file without loading it all.
 

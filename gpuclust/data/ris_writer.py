@@ -14,6 +14,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from ..atomic import _umask
 from ..errors import GpuclustError
 
 CATALOGUE_FIELDS = [
@@ -37,7 +38,8 @@ class RISWriter:
     """Create or append to a RIS file. Use as a context manager; the file appears only on success."""
 
     def __init__(self, path, freqs, times, t_seg: float = 4.0, nfft: int = 256, trace_len: int = 199,
-                 append: bool = False, class_names: list[str] | None = None):
+                 append: bool = False, class_names: list[str] | None = None, params: dict | None = None,
+                 amplitude_units: str = "(m/s)^2/Hz"):
         self.path = os.fspath(path)
         self.freqs, self.times = np.asarray(freqs), np.asarray(times)
         self.group = f"{t_seg:.1f}"
@@ -63,12 +65,14 @@ class RISWriter:
                 raise GpuclustError(f"{self.path}: cannot append {shape} spectrograms to {g['Spectrogram'].shape[1:]}")
         else:
             d = g.create_dataset("Spectrogram", (0, *shape), np.float32, maxshape=(None, *shape), chunks=(20, *shape))
-            d.attrs.update(AmplUnits="(m/s)^2/Hz", FreqUnits="Hz", TimeUnits="s")
+            d.attrs.update(AmplUnits=amplitude_units, FreqUnits="Hz", TimeUnits="s")
             g.create_dataset("Trace", (0, trace_len), np.float32, maxshape=(None, trace_len), chunks=(256, trace_len))
             g.create_dataset("Catalogue", (0,), h5py.string_dtype("utf-8"), maxshape=(None,), chunks=(1024,))
             if class_names is not None:
                 lab = g.create_dataset("Label", (0,), np.int16, maxshape=(None,), chunks=(4096,))
                 lab.attrs["class_names"] = json.dumps(list(class_names))
+        if params is not None and "gpuclust_params" not in g.attrs:
+            g.attrs["gpuclust_params"] = json.dumps(params, sort_keys=True)
         self.g = g
         self.n_written = 0
 
@@ -96,7 +100,8 @@ class RISWriter:
             self.g["Label"][m:] = labels
         new_file = not os.path.exists(self.tmp_csv)
         with open(self.tmp_csv, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CATALOGUE_FIELDS + ["class"] * ("Label" in self.g),
+            extra = [f for f in ("location", "id") if any(f in r for r in catalogue)]  # waveform-made rows
+            w = csv.DictWriter(fh, fieldnames=CATALOGUE_FIELDS + extra + ["class"] * ("Label" in self.g),
                                extrasaction="ignore")
             if new_file:
                 w.writeheader()
@@ -106,8 +111,11 @@ class RISWriter:
     def commit(self) -> None:
         self.h5.flush()
         self.h5.close()
+        mode = 0o666 & ~_umask()  # mkstemp made the copy private; the file gets the usual mode
         if os.path.exists(self.tmp_csv):
+            os.chmod(self.tmp_csv, mode)
             os.replace(self.tmp_csv, self.path + ".csv")
+        os.chmod(self.tmp, mode)
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:

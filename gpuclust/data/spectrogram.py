@@ -24,6 +24,29 @@ class SpectrogramParams:
     search_s: float = 5.0  # look for the power peak within this many seconds of the detection peak
     trace_len: int = 199
 
+    def check(self) -> "SpectrogramParams":
+        """One-line errors for parameters that cannot make a spectrogram (before any file is read)."""
+        from ..errors import GpuclustError
+
+        if self.fs <= 0:
+            raise GpuclustError(f"--fs must be positive, got {self.fs}")
+        if self.nperseg < 2 or not 0 <= self.noverlap < self.nperseg:
+            raise GpuclustError(f"--noverlap ({self.noverlap}) must be at least 0 and less than --nperseg "
+                                f"({self.nperseg})")
+        if self.nfft < self.nperseg:
+            raise GpuclustError(f"--nfft ({self.nfft}) must be at least --nperseg ({self.nperseg})")
+        if not 0 <= self.fmin < self.fmax:
+            raise GpuclustError(f"--fmin ({self.fmin} Hz) must be below --fmax ({self.fmax} Hz)")
+        if self.fmax >= self.fs / 2:
+            raise GpuclustError(f"--fmax ({self.fmax} Hz) must be below the Nyquist frequency of --fs {self.fs} Hz "
+                                f"({self.fs / 2} Hz)")
+        if not self._keep.any():
+            raise GpuclustError(f"no frequency bin of a {self.nfft}-point FFT at {self.fs} Hz lies between --fmin "
+                                f"{self.fmin} and --fmax {self.fmax} Hz")
+        if self.n_frames < 1:
+            raise GpuclustError(f"--frames must be at least 1, got {self.n_frames}")
+        return self
+
     @property
     def hop(self) -> int:
         return self.nperseg - self.noverlap

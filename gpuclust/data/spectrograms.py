@@ -41,7 +41,7 @@ class SpectrogramFile:
     @property
     def h5(self) -> h5py.File:
         if self._h5 is None or not self._h5.id.valid:
-            self._h5 = h5py.File(self.path, "r")
+            self._h5 = open_h5(self.path)
         return self._h5
 
     def close(self) -> None:
@@ -104,10 +104,19 @@ class SpectrogramFile:
 
     def finite_rows(self, block_rows: int = 2000) -> np.ndarray:
         """Boolean mask over all rows: True where the image has no NaN or inf."""
-        mask = np.empty(self.n_rows, bool)
+        return self.row_health(block_rows).finite
+
+    def row_health(self, block_rows: int = 2000) -> "RowHealth":
+        """One pass over the file: which rows are finite, have any energy, have no negative value."""
+        finite, energy, nonneg = (np.empty(self.n_rows, bool) for _ in range(3))
         for lo, x in self.iter_blocks(block_rows):
-            mask[lo : lo + len(x)] = np.isfinite(x).all(axis=(1, 2))
-        return mask
+            hi = lo + len(x)
+            flat = x.reshape(len(x), -1)
+            finite[lo:hi] = np.isfinite(flat).all(axis=1)
+            with np.errstate(invalid="ignore"):
+                energy[lo:hi] = (np.abs(np.nan_to_num(flat)) > 0).any(axis=1)
+                nonneg[lo:hi] = ~(flat < 0).any(axis=1)
+        return RowHealth(finite, energy, nonneg)
 
     # -- what travels with the images -------------------------------------
     def traces(self, rows) -> np.ndarray | None:
@@ -138,6 +147,19 @@ class SpectrogramFile:
         return out
 
 
+@dataclass
+class RowHealth:
+    """Per-row masks from one pass over a file."""
+
+    finite: np.ndarray  # no NaN or inf
+    energy: np.ndarray  # not all zero (a dead channel; float16 power that underflowed)
+    nonnegative: np.ndarray  # no negative value (power spectra have none)
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.finite & self.energy
+
+
 def _gather(ds: h5py.Dataset, rows) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size == 0:
@@ -150,6 +172,21 @@ def _gather(ds: h5py.Dataset, rows) -> np.ndarray:
     out = np.empty_like(got)
     out[order] = got
     return out
+
+
+def open_h5(path, mode: str = "r") -> h5py.File:
+    """h5py.File, with the errors of a damaged file (the commonest: a copy cut short) said in one line."""
+    try:
+        return h5py.File(path, mode)
+    except OSError as e:
+        text = str(e)
+        if "truncated" in text:
+            why = "the file is truncated (a copy or download that stopped early?)"
+        elif "signature" in text or "file format" in text.lower():
+            why = "not a readable HDF5 file"
+        else:
+            why = text.split("(")[-1].rstrip(")") if "(" in text else text
+        raise GpuclustError(f"{path}: cannot open: {why}")
 
 
 def _is_ris_group(obj) -> bool:
@@ -181,7 +218,7 @@ def open_spectrograms(
         raise GpuclustError(f"{path}: is a directory, not an HDF5 file")
     if not h5py.is_hdf5(path):
         raise GpuclustError(f"{path}: not an HDF5 file")
-    with h5py.File(path, "r") as h5:
+    with open_h5(path) as h5:
         if dataset is not None:
             sf = _open_plain(path, h5, dataset, freqs_dataset, times_dataset, labels_dataset)
         else:

@@ -21,20 +21,23 @@ class Splits:
 
 
 def make_splits(rows, fractions=(0.7, 0.2, 0.1), seed: int = 0) -> Splits:
-    """Split `rows` (original file rows, e.g. the finite ones) at random into three parts.
+    """Split `rows` (original file rows, e.g. the usable ones) at random into three parts.
 
+    The parts partition `rows`: every row is in exactly one part, whatever the count and rounding
+    (the fractions are taken relative to their sum; the test part takes what rounding leaves).
     The same rows, fractions and seed always give the same parts.
     """
     rows = np.asarray(rows, dtype=np.int64)
     f = np.asarray(fractions, dtype=float)
-    if f.shape != (3,) or (f < 0).any() or f.sum() > 1 + 1e-9 or f[0] <= 0:
+    if f.shape != (3,) or not np.isfinite(f).all() or (f < 0).any() or f[0] <= 0:
         raise GpuclustError(
             f"split fractions {tuple(fractions)} must be three non-negative numbers "
-            "(train, validation, test), train > 0, summing to at most 1"
+            "(train, validation, test) with train > 0"
         )
+    f = f / f.sum()
     perm = np.random.default_rng(seed).permutation(rows)
     n = rows.size
-    n_train, n_val = int(round(f[0] * n)), int(round(f[1] * n))
-    n_test = min(int(round(f[2] * n)), n - n_train - n_val)
-    parts = np.split(perm, [n_train, n_train + n_val, n_train + n_val + n_test])[:3]
+    n_train = max(1, int(round(f[0] * n))) if n else 0
+    n_val = min(int(round(f[1] * n)), n - n_train)
+    parts = np.split(perm, [n_train, n_train + n_val])
     return Splits(*(np.sort(p) for p in parts))

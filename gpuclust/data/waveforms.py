@@ -8,7 +8,7 @@ power peak near each detection. Anything ObsPy reads (miniSEED, SAC, ...) works.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,25 @@ class DetectionParams:
     off: float = 10.0
     min_gap_s: float = 5.0
     channel: str = "*Z"  # which channels to use (ObsPy wildcard)
+
+    def check(self) -> "DetectionParams":
+        if not 0 < self.sta_s < self.lta_s:
+            raise GpuclustError(f"--sta ({self.sta_s} s) must be positive and shorter than --lta ({self.lta_s} s)")
+        if self.on <= 0 or self.off <= 0:
+            raise GpuclustError("--on and --off must be positive STA/LTA ratios")
+        if self.min_gap_s < 0:
+            raise GpuclustError(f"--min-gap must be at least 0, got {self.min_gap_s}")
+        return self
+
+
+def check_band(tr, p: SpectrogramParams) -> None:
+    """Refuse a trace sampled too slowly for the band: above its Nyquist frequency nothing in it is real."""
+    fs = tr.stats.sampling_rate
+    if p.fmax >= fs / 2:
+        raise GpuclustError(
+            f"{tr.id} is sampled at {fs:g} Hz: its Nyquist frequency ({fs / 2:g} Hz) is not above the band's top "
+            f"(--fmax {p.fmax:g} Hz), so the spectrograms would hold nothing real there; lower --fmax below "
+            f"{fs / 2:g} Hz or leave this file out")
 
 
 @dataclass
@@ -73,10 +92,11 @@ def detect(tr, d: DetectionParams) -> list[tuple[int, int]]:
 
 
 def spectrograms_from_stream(stream, p: SpectrogramParams = SpectrogramParams(),
-                             d: DetectionParams = DetectionParams()) -> Detections:
+                             d: DetectionParams = DetectionParams(), units: str = "counts") -> Detections:
     out = Detections()
     half = int((p.search_s + p.n_frames * p.hop / p.fs) * p.fs)
     for raw in stream.select(channel=d.channel):
+        check_band(raw, p)
         tr = preprocess(raw, p)
         x = tr.data.astype(np.float32)
         for on, off in detect(tr, d):
@@ -92,9 +112,10 @@ def spectrograms_from_stream(stream, p: SpectrogramParams = SpectrogramParams(),
             out.spec.append(spec[0])
             out.traces.append(traces[0])
             out.catalogue.append({
-                "network": st.network, "station": st.station, "channel": st.channel,
+                "network": st.network, "station": st.station, "location": st.location, "channel": st.channel,
+                "id": tr.id,
                 "dt_on": str(t0 + on / p.fs), "dt_off": str(t0 + off / p.fs), "dt_peak": str(t0 + peak / p.fs),
-                "peak": float(abs(x[peak])), "unit": "m/s", "fs": p.fs, "delta": 1 / p.fs,
+                "peak": float(abs(x[peak])), "unit": units, "fs": p.fs, "delta": 1 / p.fs,
                 "npts": p.trace_len, "STA": d.sta_s, "LTA": d.lta_s, "on": d.on, "off": d.off,
                 "spec_start": str(s_start), "spec_stop": str(s_start + p.n_frames * p.hop / p.fs),
             })
@@ -102,13 +123,19 @@ def spectrograms_from_stream(stream, p: SpectrogramParams = SpectrogramParams(),
 
 
 def waveforms_to_ris(inputs, output, p: SpectrogramParams = SpectrogramParams(),
-                     d: DetectionParams = DetectionParams(), append: bool = False) -> int:
+                     d: DetectionParams = DetectionParams(), append: bool = False, units: str = "counts") -> int:
     """Detect events in every waveform file and write their spectrograms to `output` (RIS layout).
 
-    Returns the number of spectrograms written. The output appears (or grows) only when all went well.
+    Returns the number of spectrograms written. The output appears (or grows) only when all went well;
+    appending needs the parameters the file was made with (they are stored in it).
     """
     import obspy
 
+    # What makes spectrograms comparable; detection thresholds may differ from file to file
+    # (the catalogue keeps them per row).
+    params = {**asdict(p), "units": units}
+    if append and os.path.exists(output):
+        check_same_parameters(output, params)
     found = Detections()
     for path in inputs:
         if not os.path.exists(path):
@@ -117,7 +144,7 @@ def waveforms_to_ris(inputs, output, p: SpectrogramParams = SpectrogramParams(),
             stream = obspy.read(path)
         except Exception as e:  # ObsPy raises many types for unreadable files
             raise GpuclustError(f"{path}: ObsPy cannot read it as a waveform file ({type(e).__name__}: {e})")
-        got = spectrograms_from_stream(stream, p, d)
+        got = spectrograms_from_stream(stream, p, d, units)
         for name in ("spec", "traces", "catalogue"):
             getattr(found, name).extend(getattr(got, name))
     if not len(found):
@@ -126,6 +153,27 @@ def waveforms_to_ris(inputs, output, p: SpectrogramParams = SpectrogramParams(),
             "try lower --on/--off thresholds"
         )
     with RISWriter(output, p.freqs, p.times, t_seg=p.n_frames * p.hop / p.fs, nfft=p.nfft,
-                   trace_len=p.trace_len, append=append) as w:
+                   trace_len=p.trace_len, append=append, params=params,
+                   amplitude_units="counts^2/Hz" if units == "counts" else "(m/s)^2/Hz") as w:
         w.write(np.stack(found.spec), np.stack(found.traces), found.catalogue)
     return len(found)
+
+
+def check_same_parameters(path, params: dict) -> None:
+    """--append only adds rows made the same way: refuse a file made with other parameters."""
+    import json
+
+    from .spectrograms import _is_ris_group, open_h5
+
+    with open_h5(path) as h5:
+        groups = [g for g in h5.values() if _is_ris_group(g)]
+        stored = [json.loads(g.attrs["gpuclust_params"]) for g in groups if "gpuclust_params" in g.attrs]
+    if not groups:
+        raise GpuclustError(f"{path}: has no RIS spectrogram group to append to")
+    if not stored:
+        raise GpuclustError(f"{path}: was not made by `gpuclust spectrograms` (its parameters are not recorded); "
+                            "write the new spectrograms to a new file")
+    diff = {k: (stored[0].get(k), v) for k, v in params.items() if stored[0].get(k) != v}
+    if diff:
+        said = ", ".join(f"{k} {a} in the file, {b} now" for k, (a, b) in sorted(diff.items()))
+        raise GpuclustError(f"{path}: cannot append spectrograms made with other parameters ({said})")

@@ -33,17 +33,30 @@ def load_latents(path) -> Latents:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise GpuclustError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise GpuclustError(f"{path}: is a directory, not a latent file")
     if path.endswith(".npy"):
-        z = np.load(path)
+        try:
+            z = np.load(path, allow_pickle=False)  # never unpickle: a .npy can carry arbitrary objects
+        except ValueError as e:
+            raise GpuclustError(f"{path}: not a numeric .npy array ({e})".replace("\n", " "))
+        except (OSError, EOFError) as e:
+            raise GpuclustError(f"{path}: cannot be read as a .npy array ({type(e).__name__}: {e})")
         if z.ndim != 2:
             raise GpuclustError(f"{path}: latents must be 2-D (samples, dims), got shape {z.shape}")
-        return Latents(z, np.arange(len(z)))
+        if not np.issubdtype(z.dtype, np.number) or np.iscomplexobj(z):
+            raise GpuclustError(f"{path}: latents must be real numbers, got dtype {z.dtype}")
+        return Latents(z.astype(np.float64, copy=False), np.arange(len(z)))
     if not h5py.is_hdf5(path):
         raise GpuclustError(f"{path}: not an HDF5 latent file (or a .npy array)")
-    with h5py.File(path, "r") as h5:
+    from ..data.spectrograms import open_h5
+
+    with open_h5(path) as h5:
         if "latent" not in h5:
             raise GpuclustError(f"{path}: no 'latent' dataset (is this a file written by gpuclust embed?)")
         z = h5["latent"][:]
+        if not np.issubdtype(z.dtype, np.number):
+            raise GpuclustError(f"{path}: 'latent' must hold numbers, got dtype {z.dtype}")
         if z.ndim != 2:
             raise GpuclustError(f"{path}: 'latent' must be 2-D (samples, dims), got shape {z.shape}")
         rows = h5["row"][:] if "row" in h5 else np.arange(len(z))

@@ -24,6 +24,8 @@ class RunConfig:
     # encoder
     model: str = "ae"
     latent_dim: int = 9
+    latent_activation: str = "relu"  # "relu": the reference's last layer; "linear": no dead latent units
+    objective: str = "reconstruction"  # or "invariant": see gpuclust.training.invariant
     unet_skips: str = "all"
     epochs: int = 30
     batch_size: int = 64
@@ -52,9 +54,12 @@ class RunConfig:
     quiet: bool = False
 
     def validate(self) -> "RunConfig":
-        choices = {"norm": ("l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"), "model": ("ae", "unet"),
-                   "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
-                   "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda")}
+        """Types and values of every option, checked before any work (a config file can hold anything)."""
+        self._coerce_types()
+        choices = {"norm": ("log", "l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"),
+                   "model": ("ae", "unet"), "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
+                   "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda"),
+                   "objective": OBJECTIVES, "latent_activation": ("linear", "relu")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise GpuclustError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
@@ -66,17 +71,73 @@ class RunConfig:
                     raise GpuclustError(f"k must be a whole number or 'auto', got {self.k!r}")
         if isinstance(self.k, int) and self.k < 1:
             raise GpuclustError(f"k must be at least 1, got {self.k}")
-        for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs"):
-            if int(getattr(self, name)) < 1:
+        for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs", "patience"):
+            if getattr(self, name) < 1:
                 raise GpuclustError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise GpuclustError(f"lr must be positive, got {self.lr}")
-        if len(self.split) != 3:
-            raise GpuclustError(f"split must be three fractions (train, validation, test), got {self.split}")
+        if not 16 <= self.synth_rows <= 427_798:
+            raise GpuclustError(f"synth_rows must be between 16 and 427798, got {self.synth_rows}")
+        if self.k_max < 3:
+            raise GpuclustError(f"k_max must be at least 3, got {self.k_max}")
+        if self.tsne_max_points is not None and self.tsne_max_points < 10:
+            raise GpuclustError(f"tsne_max_points must be at least 10, got {self.tsne_max_points}")
+        for name in ("lr", "memory_budget_gb", "dec_gamma", "dec_tol"):
+            if not getattr(self, name) > 0:
+                raise GpuclustError(f"{name} must be positive, got {getattr(self, name)}")
+        if len(self.split) != 3 or any(not isinstance(v, (int, float)) or v < 0 for v in self.split) \
+                or self.split[0] <= 0:
+            raise GpuclustError(f"split must be three fractions (train, validation, test) with train > 0, "
+                                f"got {self.split}")
+        if self.dask_workers is not None and self.dask_workers < 1:
+            raise GpuclustError(f"dask_workers must be at least 1, got {self.dask_workers}")
         return self
+
+    def _coerce_types(self) -> None:
+        """Each option to its declared type, with a one-line error naming it (e.g. epochs = "many")."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = _KINDS.get(f.name)
+            if value is None or kind is None:
+                continue
+            try:
+                if kind is bool:
+                    if not isinstance(value, bool):
+                        raise ValueError
+                elif kind is int:
+                    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                        raise ValueError
+                    value = int(value)
+                elif kind is float:
+                    if isinstance(value, bool):
+                        raise ValueError
+                    value = float(value)
+                elif kind is str:
+                    if not isinstance(value, str):
+                        raise ValueError
+                elif kind is list:
+                    if not isinstance(value, (list, tuple)):
+                        raise ValueError
+                    value = [float(v) for v in value]
+            except (TypeError, ValueError):
+                what = {int: "a whole number", float: "a number", str: "text", bool: "true or false",
+                        list: "a list of numbers"}[kind]
+                raise GpuclustError(f"option {f.name} must be {what}, got {value!r}")
+            setattr(self, f.name, value)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+OBJECTIVES = ("reconstruction", "invariant")
+
+# The declared kind of every option whose value a config file may give (k may also be "auto").
+_KINDS = {
+    "data": str, "group": str, "dataset": str, "freqs_dataset": str, "times_dataset": str, "labels_dataset": str,
+    "synth_rows": int, "norm": str, "bad_rows": str, "split": list, "model": str, "latent_dim": int,
+    "unet_skips": str, "epochs": int, "batch_size": int, "lr": float, "patience": int, "memory_budget_gb": float,
+    "dec": bool, "dec_gamma": float, "dec_tol": float, "dec_epochs": int, "method": str, "k_max": int,
+    "covariance_type": str, "n_init": int, "tsne_max_points": int, "device": str, "dask": str, "dask_workers": int,
+    "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str,
+}
 
 
 def read_config_file(path) -> dict:

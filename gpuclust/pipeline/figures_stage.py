@@ -24,15 +24,16 @@ def figures_stage(cfg, run, backend, log) -> dict:
     made = []
     with open(run.file("tsne.csv")) as fh:
         rows = list(csv.DictReader(fh))
-    xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
-    tl = np.array([int(r["cluster"]) for r in rows])
-    tsne_figure(xy, tl, k, run.file("tsne.png"),
-                title=f"t-SNE of {cfg.model.upper()}{'+DEC' if cfg.dec else ''} latents, {cfg.method} K={k}")
-    made.append("tsne.png")
+    if rows:  # no map for fewer than 5 events
+        xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+        tl = np.array([int(r["cluster"]) for r in rows])
+        tsne_figure(xy, tl, k, run.file("tsne.png"),
+                    title=f"t-SNE of {cfg.model.upper()}{'+DEC' if cfg.dec else ''} latents, {cfg.method} K={k}")
+        made.append("tsne.png")
     if lat.truth is not None:
         with open_data(cfg) as sf:
             names = sf.class_names
-        confusion_figure(confusion(lat.truth, labels), names, run.file("confusion.png"))
+        confusion_figure(confusion(lat.truth, labels, len(names) or None, k), names, run.file("confusion.png"))
         made.append("confusion.png")
     made += gallery(cfg, run, backend, lat, labels, k)
     with open_data(cfg) as sf:

@@ -14,6 +14,7 @@ from ..atomic import write_json
 from ..backend import Backend
 from ..distributed.client import connect, disconnect
 from ..environment import describe
+from ..errors import GpuclustError
 from .config import RunConfig
 from .figures_stage import figures_stage
 from .rundir import RunDir, fingerprint
@@ -22,38 +23,57 @@ from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_d
 
 
 def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
-    """Run every stage (or those up to `until`); returns a summary (paths, metrics, seconds per stage)."""
+    """Run every stage (or those up to `until`); returns a summary (paths, metrics, seconds per stage).
+
+    The output directory is checked (writable, not in use by another run) before any work; a run
+    that fails before finishing a stage leaves no directory behind, one that fails later keeps its
+    finished stages for --resume.
+    """
     if cfg.out is None:
         cfg.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     run_dir = RunDir(cfg.out, resume)
-    if cfg.data is None:
-        cfg.data = ensure_default_data(cfg, log)
-    write_json(run_dir.file("config.json"), cfg.as_dict())
-    write_json(run_dir.file("environment.json"), describe(backend.device))
-    c = cfg.as_dict()
-    keys = {
-        "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows"],
-        "train": ["norm", "model", "latent_dim", "unet_skips", "epochs", "batch_size", "lr", "patience"],
-        "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
-        "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init"],
-        "tsne": ["tsne_max_points"], "figures": [],
-    }
-    client = connect(cfg.dask, cfg.dask_workers)
-    if client is not None:
-        log(f"Dask: {len(client.scheduler_info().get('workers', {}))} worker(s) at {client.scheduler.address}")
-    ctx = {}
-    stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
-              ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
-              ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
-              ("embed", lambda: embed_stage(cfg, run_dir, backend, log, client, ctx), ["latents.h5"]),
-              ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, client, ctx),
-               ["labels.csv", "metrics.json"]),
-              ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
-              ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
+    client = None
     try:
-        return _run_stages(stages, keys, c, run_dir, resume, log, until)
+        if cfg.data is None:
+            cfg.data = ensure_default_data(cfg, log)
+        write_json(run_dir.file("config.json"), cfg.as_dict())
+        write_json(run_dir.file("environment.json"), describe(backend.device))
+        c = cfg.as_dict()
+        keys = {
+            "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows", "k",
+                     "k_max", "norm"],
+            "train": ["norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
+                      "batch_size", "lr", "patience"],
+            "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
+            "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init"],
+            "tsne": ["tsne_max_points"], "figures": [],
+        }
+        client = connect(cfg.dask, cfg.dask_workers)
+        if client is not None:
+            log(f"Dask: {len(client.scheduler_info().get('workers', {}))} worker(s) at {client.scheduler.address}")
+        ctx = {}
+        stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
+                  ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
+                  ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
+                  ("embed", lambda: embed_stage(cfg, run_dir, backend, log, client, ctx), ["latents.h5"]),
+                  ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, client, ctx),
+                   ["labels.csv", "metrics.json"]),
+                  ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
+                  ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
+        summary = _run_stages(stages, keys, c, run_dir, resume, log, until)
+    except GpuclustError as e:
+        run_dir.close(failed=True)
+        if run_dir.record:
+            raise GpuclustError(f"{e} (finished stages are kept in {run_dir.path}: fix this and rerun with "
+                                "--resume to continue)")
+        raise
+    except BaseException:
+        run_dir.close(failed=True)
+        raise
     finally:
         disconnect(client)
+    run_dir.close()
+    return summary
 
 
 def _run_stages(stages, keys, c, run_dir, resume, log, until):

@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 
-from ..atomic import write_json
+from ..atomic import LOCK, DirLock, ensure_writable_dir, write_json
 from ..errors import GpuclustError
 
 
@@ -18,16 +19,24 @@ class RunDir:
     """stages.json records each finished stage with the fingerprint of what it depended on.
 
     A stage is skipped on --resume only if it finished, its inputs' fingerprint is
-    unchanged and its outputs still exist.
+    unchanged and its outputs still exist. While a run works in the directory it holds
+    a lock file there, so a second run into the same directory refuses instead of both
+    writing; `close(failed=True)` removes a directory this run created when no stage
+    finished in it, so a failed first attempt does not block the retry.
     """
 
     def __init__(self, path: str, resume: bool):
         self.path = path
         self.record_path = os.path.join(path, "stages.json")
-        if os.path.isdir(path) and os.listdir(path) and not resume:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise GpuclustError(f"{path}: exists and is not a directory; choose another --out")
+        # A directory holding only what a run writes before its first stage (a failed start) is reused.
+        if os.path.isdir(path) and not resume and set(os.listdir(path)) - {LOCK, "config.json", "environment.json"}:
             raise GpuclustError(f"{path}: run directory exists and is not empty; "
                                 "use --resume to continue it, or another --out")
-        os.makedirs(path, exist_ok=True)
+        self.created = not os.path.isdir(path)
+        ensure_writable_dir(path, "--out")
+        self.lock = DirLock(path)
         self.record = {}
         if resume and os.path.exists(self.record_path):
             with open(self.record_path) as fh:
@@ -47,3 +56,9 @@ class RunDir:
 
     def seconds(self) -> dict:
         return {k: v["seconds"] for k, v in self.record.items()}
+
+    def close(self, failed: bool = False) -> None:
+        """Release the lock; after a failure, remove the directory if this run made it and finished nothing."""
+        self.lock.release()
+        if failed and self.created and not self.record:
+            shutil.rmtree(self.path, ignore_errors=True)

@@ -48,10 +48,13 @@ def open_data(cfg: RunConfig):
 def data_stage(cfg: RunConfig, run, log) -> dict:
     """Usable rows and the seeded split, saved as splits.npz (original row indices)."""
     with open_data(cfg) as sf:
-        rows, n_bad = usable_rows(sf, cfg.bad_rows)
+        rows, n_bad = usable_rows(sf, cfg.bad_rows, cfg.norm)
         sp = make_splits(rows, cfg.split, cfg.seed)
+        check_k(cfg, len(sp.train), len(rows), sf.n_rows)
         if n_bad:
-            log(f"skipped {n_bad} row(s) with NaN or inf")
+            from ..data.loader import describe_bad
+
+            log(f"skipped {describe_bad(sf.row_health())}")
         with atomic_path(run.file("splits.npz")) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **sp.as_dict())
         return {"file": os.path.abspath(cfg.data), "layout": sf.layout, "dataset": sf.dataset,
@@ -59,6 +62,15 @@ def data_stage(cfg: RunConfig, run, log) -> dict:
                 "train": len(sp.train), "validation": len(sp.val), "test": len(sp.test),
                 "ground_truth": sf.label_dataset is not None, "class_names": sf.class_names,
                 "catalogue": sf.catalogue_dataset is not None, "traces": sf.trace_dataset is not None}
+
+
+def check_k(cfg: RunConfig, n_train: int, n_usable: int, n_rows: int) -> None:
+    """K against the rows the clustering is fitted on, before any training."""
+    need = cfg.k if cfg.k != "auto" else 4
+    if need > n_train:
+        raise GpuclustError(
+            f"K = {cfg.k} clusters asked for, but the clustering is fitted on the training split: "
+            f"{n_train} of the file's {n_usable} usable rows ({n_rows} in all); use a smaller --k or more data")
 
 
 def load_splits(run) -> dict:
@@ -150,7 +162,9 @@ def embed_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=Non
         model, _ = load_model(run.file("checkpoints", ckpt), backend.device)
         rows, z, truth, _ = _encode(cfg, run, backend, model)
         arr = to_array(z)  # zero-copy: NumPy view on CPU, CuPy view on GPU
-        host = arr.get() if hasattr(arr, "get") else arr
+        if ctx is not None:
+            ctx["device_latents"] = (rows, arr)  # the cluster stage starts from these, still on the device
+        host = to_numpy(arr)
     save_latents(run.file("latents.h5"), Latents(host, rows, truth, {"model": cfg.model, "checkpoint": ckpt}))
     return {"n": int(len(rows)), "dims": int(host.shape[1])}
 
@@ -173,7 +187,11 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
         k_selection_figure(res, run.file("k_selection.png"))
         k = res["suggestion"][cfg.method]["k"]
         log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
-    z = (ctx or {}).get("latents", lat.z) if client is not None else lat.z
+    if client is not None:
+        z = (ctx or {}).get("latents", lat.z)
+    else:
+        rows, on_device = (ctx or {}).get("device_latents", (None, None))
+        z = on_device if rows is not None and np.array_equal(rows, lat.rows) else lat.z
     fit = None
     if client is not None:
         from ..distributed import fit_dask
@@ -202,7 +220,11 @@ def tsne_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
     idx = subsample(len(lat.z), cap, cfg.seed)
     if len(idx) < len(lat.z):
         log(f"t-SNE on a seeded sample of {len(idx)} of {len(lat.z)} latents (--tsne-max-points to change)")
-    xy = tsne(lat.z[idx], backend.device, cfg.seed)
+    if len(idx) < 5:
+        log(f"t-SNE skipped: it needs at least 5 events, this run has {len(idx)}")
+        idx, xy = idx[:0], np.zeros((0, 2))
+    else:
+        xy = tsne(lat.z[idx], backend.device, cfg.seed)
     with atomic_path(run.file("tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["row", "x", "y", "cluster"])

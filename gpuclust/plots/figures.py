@@ -83,7 +83,9 @@ def confusion_figure(cm: np.ndarray, class_names, path) -> None:
                     color="white" if frac[i, j] < 0.6 else "black")
     ax.set_xticks(range(cm.shape[1]))
     ax.set_yticks(range(cm.shape[0]))
-    ax.set_yticklabels(class_names if class_names else range(cm.shape[0]), fontsize=8)
+    names = list(class_names or [])
+    ax.set_yticklabels(names + [str(i) for i in range(len(names), cm.shape[0])] if names else range(cm.shape[0]),
+                       fontsize=8)
     ax.set_xlabel("cluster")
     ax.set_ylabel("true class")
     ax.set_title("Clusters against ground truth")

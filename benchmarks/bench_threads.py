@@ -1,0 +1,94 @@
+"""Training throughput alone and beside a CPU-bound neighbour, for thread settings of torch and BLAS.
+
+Each setting runs in a fresh process (OpenMP reads its environment once, at import):
+  default          torch's own choice (one thread per core, OpenMP threads spinning while they wait)
+  gpuclust         what the gpuclust command sets up (gpuclust.threads): passive waits, threads = free cores
+  one-thread       torch and BLAS at one thread
+The neighbour is a process that spins on one core, as other work on a shared machine does.
+
+    python benchmarks/bench_threads.py [--seconds 20] [--out benchmarks/results/threads.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+
+WORKER = r'''
+import os, sys, time, json
+setting = sys.argv[1]
+if setting == "gpuclust":
+    from gpuclust.threads import configure_before_import, configure
+    configure_before_import()
+import torch, torch.nn.functional as F
+if setting == "one-thread":
+    torch.set_num_threads(1)
+elif setting == "gpuclust":
+    configure()
+from gpuclust.models import AutoEncoder
+torch.manual_seed(0)
+m = AutoEncoder(); opt = torch.optim.Adam(m.parameters(), 1e-3)
+x = torch.randn(256, 1, 87, 100)
+def step():
+    r, _ = m(x); loss = F.mse_loss(r, x); opt.zero_grad(); loss.backward(); opt.step()
+for _ in range(3): step()
+t, n = time.perf_counter(), 0
+while time.perf_counter() - t < float(sys.argv[2]):
+    step(); n += 1
+print(json.dumps({"spectrograms_per_s": n * 256 / (time.perf_counter() - t), "threads": torch.get_num_threads()}))
+'''
+
+
+def spin(stop):
+    while not stop.is_set():
+        sum(i * i for i in range(10000))
+
+
+def measure(setting: str, seconds: float) -> dict:
+    out = subprocess.run([sys.executable, "-c", WORKER, setting, str(seconds)], capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")})
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    from gpuclust.environment import describe
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--out", default="benchmarks/results/threads.json")
+    a = ap.parse_args()
+    rows = []
+    for setting in ("default", "gpuclust", "one-thread"):
+        alone = measure(setting, a.seconds)
+        stop = mp.Event()
+        neighbour = mp.Process(target=spin, args=(stop,))
+        neighbour.start()
+        time.sleep(1.0)
+        try:
+            busy = measure(setting, a.seconds)
+        finally:
+            stop.set()
+            neighbour.join()
+        row = {"setting": setting, "alone_per_s": round(alone["spectrograms_per_s"]),
+               "beside_neighbour_per_s": round(busy["spectrograms_per_s"]),
+               "threads_alone": alone["threads"], "threads_beside_neighbour": busy["threads"],
+               "slowdown": round(alone["spectrograms_per_s"] / busy["spectrograms_per_s"], 2)}
+        rows.append(row)
+        print(f"{setting:>10}: alone {row['alone_per_s']:>5}/s ({row['threads_alone']} thr), beside a spinning "
+              f"neighbour {row['beside_neighbour_per_s']:>5}/s ({row['threads_beside_neighbour']} thr): "
+              f"{row['slowdown']}x slower", flush=True)
+    res = {"environment": describe(), "seconds_per_measure": a.seconds, "load_before": os.getloadavg(), "rows": rows,
+           "note": "autoencoder training step, batch 256, 87 x 100, CPU; the neighbour spins on one core"}
+    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+    with open(a.out, "w") as fh:
+        json.dump(res, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
