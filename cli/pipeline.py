@@ -43,7 +43,13 @@ RUN_ONLY_OPTIONS = [
     ("--covariance-type", "covariance_type", click.Choice(["full", "tied", "diag", "spherical"]),
      "Mixture covariance type [full]."),
     ("--n-init", "n_init", click.IntRange(1), "Clustering restarts; the best is kept [4]."),
+    ("--novelty-percentile", "novelty_percentile", click.FloatRange(0, 100, max_open=True),
+     "Events scoring below this percentile of the training events are flagged unknown [1]."),
     ("--tsne-max-points", "tsne_max_points", click.IntRange(10), "t-SNE subsample size [5000 CPU, 100000 GPU]."),
+    ("--format", "format", click.Choice(["csv", "quakeml"]),
+     "Catalogue of the labelled events: labels.csv, and with quakeml also catalogue.xml [csv]."),
+    ("--overlay", "overlay", click.Path(dir_okay=False),
+     "A time,value CSV (temperature, wind, tide, ...) drawn beside the counts over time."),
     ("--dask", "dask", str, "Partition encoding and clustering on Dask: local, local-cuda, tcp://HOST:PORT "
                             "or a scheduler file [off: one process]."),
     ("--dask-workers", "dask_workers", click.IntRange(1), "Worker processes for --dask local [one per core]."),
@@ -122,3 +128,57 @@ def train(data, config_file, resume, **options):
     click.echo(f"trained {cfg.model} for {i.get('epochs')} epoch(s): best validation loss {best}, "
                f"{i.get('samples_per_s') or 0:.0f} spectrograms/s")
     click.echo(f"checkpoint: {os.path.join(s['run_dir'], 'checkpoints', 'best.pt')}")
+
+
+@cli.command(short_help="Label new detections with a trained run.")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
+              help="Output directory [<run_dir>/predict-<timestamp>].")
+@click.option("--format", "fmt", type=click.Choice(["csv", "quakeml"]), default="csv", show_default=True,
+              help="Catalogue: labels.csv, and with quakeml also catalogue.xml.")
+@click.option("--novelty-percentile", type=click.FloatRange(0, 100, max_open=True), default=None,
+              help="Flag events scoring below this percentile of the run's training events [the run's, 1].")
+@click.option("--overlay", type=click.Path(dir_okay=False), help="A time,value CSV drawn beside the counts over time.")
+@click.option("--group", help="RIS segment-length group of DATA [the run's, or automatic].")
+@click.option("--dataset", help="Plain layout: the spectrogram dataset of DATA [the run's].")
+@click.option("--labels-dataset", help="Plain layout: ground-truth labels in DATA, if any.")
+@click.option("--bad-rows", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True,
+              help="Rows with NaN/inf or no energy: skip and count, or refuse.")
+@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True,
+              help="Spectrograms encoded at a time (memory bound; any file size streams through).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to compute; auto picks a working GPU.")
+@click.option("--dask", help="Encode and label partitions on Dask: local, local-cuda, tcp://HOST:PORT or a "
+                             "scheduler file.")
+@click.option("--dask-workers", type=click.IntRange(1), help="Worker processes for --dask local [one per core].")
+@friendly
+def predict(run_dir, data, out, fmt, novelty_percentile, overlay, group, dataset, labels_dataset, bad_rows,
+            batch_size, device, dask, dask_workers):
+    """Label new detections with a trained run: a spectrogram file (RIS or plain layout) or waveform files
+    (miniSEED, SAC, ..., cut with the run's parameters). Flags events that fit no cluster as unknown,
+    places them on the run's t-SNE map and writes labels.csv, metrics.json, figures and the catalogue."""
+    import time
+
+    from gpuclust.backend import resolve_backend
+    from gpuclust.distributed.client import connect, disconnect
+    from gpuclust.pipeline.predict import predict as run_predict
+
+    out = out or os.path.join(run_dir, time.strftime("predict-%Y%m%d-%H%M%S"))
+    backend = resolve_backend(device)
+    client = connect(dask, dask_workers)
+    try:
+        m = run_predict(run_dir, list(data), out, backend, fmt=fmt, percentile=novelty_percentile,
+                        batch_size=batch_size, client=client, overlay=overlay, bad_rows=bad_rows,
+                        data_options={k: v for k, v in (("group", group), ("dataset", dataset),
+                                                         ("labels_dataset", labels_dataset)) if v is not None},
+                        log=click.echo)
+    finally:
+        disconnect(client)
+    nov = m["novelty"]
+    click.echo(f"labelled {m['n']} events with {run_dir}'s model ({backend.device}): "
+               f"{nov['unknown']} unknown ({100 * nov['unknown_fraction']:.1f} %, below the "
+               f"{nov['percentile']:g} % threshold)")
+    if "ari" in m:
+        click.echo(f"against ground truth: ARI {m['ari']:.3f}, NMI {m['nmi']:.3f}, accuracy {m['accuracy']:.3f}")
+    click.echo(f"wrote {out}: " + ", ".join(m["outputs"]))

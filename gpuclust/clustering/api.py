@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,20 +12,34 @@ from ..backend import Backend, namespace, to_numpy
 from ..errors import GpuclustError
 from .gmm import GaussianMixture
 from .kmeans import KMeans
+from . import novelty
 from .metrics import external_metrics, internal_metrics
 from .validation import check_latents
 
 METHODS = ("gmm", "kmeans")
 
 
+@dataclass
+class Clustering:
+    """A fitted clusterer and what it says of every row (host arrays)."""
+
+    model: object  # fitted on latents / metrics["latent_scale"]
+    labels: np.ndarray  # (N,) nearest cluster
+    probs: np.ndarray | None  # (N, K) mixture probabilities (None for K-means)
+    scores: np.ndarray  # (N,) novelty score: log-likelihood, or minus squared distance for K-means
+    metrics: dict
+
+    def __iter__(self):  # (model, labels, probs, metrics), as earlier callers unpack it
+        return iter((self.model, self.labels, self.probs, self.metrics))
+
+
 def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
-            truth=None, n_init: int = 1, train_mask=None, fit=None):
-    """Fit on z (or on the rows where train_mask is True) and label every row.
+            truth=None, n_init: int = 1, train_mask=None, fit=None) -> Clustering:
+    """Fit on z (or on the rows where train_mask is True) and label and score every row.
 
     The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its centres in latent units.
     `fit` chooses where the work runs (chosen at the edge): `fit_local` (default, this process, NumPy or
     CuPy by the backend) or gpuclust.distributed's `fit_dask` (partitions on a Dask cluster).
-    Returns (model, labels (N,) host, probabilities (N, K) host or None, metrics dict).
     """
     if method not in METHODS:
         raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
@@ -46,7 +61,7 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     labels = to_numpy(labels).astype(np.int64)
     if truth is not None:
         metrics.update(external_metrics(truth, labels))
-    return model, labels, probs, metrics
+    return Clustering(model, labels, probs, novelty.scores(model, x), metrics)
 
 
 def estimator(method: str, k: int, seed: int, covariance_type: str, n_init: int, classes=None):
@@ -94,14 +109,21 @@ def centres_of(model, metrics) -> np.ndarray:
     return to_numpy(c) * metrics["latent_scale"]
 
 
-def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None) -> None:
-    """labels.csv: row index, cluster, [max probability, per-cluster probabilities], catalogue columns."""
+CATALOGUE_COLUMNS = ("network", "station", "location", "channel", "id", "dt_on", "dt_peak", "dt_off")
+
+
+def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None, scores=None,
+                 unknown=None) -> None:
+    """labels.csv: row, nearest cluster, [unknown flag, novelty score], [max probability, per-cluster
+    probabilities], [true class], catalogue columns."""
     cat_cols = []
     if catalogue:
-        cat_cols = [c for c in ("station", "network", "channel", "dt_on", "dt_peak", "dt_off") if c in catalogue[0]]
+        cat_cols = [c for c in CATALOGUE_COLUMNS if c in catalogue[0]]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         head = ["row", "cluster"]
+        if unknown is not None:
+            head += ["unknown", "score"]
         if probs is not None:
             head += ["probability"] + [f"p{j}" for j in range(probs.shape[1])]
         if truth is not None:
@@ -109,6 +131,8 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
         w.writerow(head + cat_cols)
         for i in range(len(rows)):
             line = [int(rows[i]), int(labels[i])]
+            if unknown is not None:
+                line += [int(bool(unknown[i])), f"{scores[i]:.6g}"]
             if probs is not None:
                 line += [f"{probs[i].max():.4f}"] + [f"{p:.4f}" for p in probs[i]]
             if truth is not None:
@@ -119,7 +143,9 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
             w.writerow(line)
 
 
-def write_outputs(out_dir, rows, labels, probs, metrics, catalogue=None, truth=None, class_names=None) -> None:
+def write_outputs(out_dir, rows, labels, probs, metrics, catalogue=None, truth=None, class_names=None,
+                  scores=None, unknown=None) -> None:
     os.makedirs(out_dir, exist_ok=True)
-    write_labels(os.path.join(out_dir, "labels.csv"), rows, labels, probs, catalogue, truth, class_names)
+    write_labels(os.path.join(out_dir, "labels.csv"), rows, labels, probs, catalogue, truth, class_names, scores,
+                 unknown)
     write_json(os.path.join(out_dir, "metrics.json"), metrics)

@@ -134,3 +134,30 @@ class RISWriter:
             self.commit()
         else:
             self.abort()
+
+
+def write_subset(src, dst, rows, block_rows: int = 2048) -> int:
+    """Copy the given rows of a RIS file (spectrograms, traces, catalogue, labels) to a new RIS file, in order.
+
+    Used to hold data out (a class, a time span) from a run; returns the number of rows written.
+    """
+    from .spectrograms import open_spectrograms
+
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    with open_spectrograms(src) as sf:
+        if sf.layout != "ris":
+            raise GpuclustError(f"{src}: only RIS files can be subset")
+        g = sf.h5[sf.dataset.rsplit("/", 1)[0]]
+        trace_len = g["Trace"].shape[1] if "Trace" in g else 199
+        with RISWriter(dst, sf.freqs, sf.times, t_seg=float(g.attrs.get("T_seg (s)", 4.0)),
+                       nfft=int(g.attrs.get("NFFT", 256)), trace_len=trace_len,
+                       class_names=sf.class_names if sf.label_dataset else None) as w:
+            for lo in range(0, rows.size, block_rows):
+                part = rows[lo:lo + block_rows]
+                cat = [{k: v for k, v in c.items() if k != "Index"} for c in (sf.catalogue(part) or
+                                                                            [{} for _ in part])]
+                traces = sf.traces(part)
+                if traces is None:
+                    traces = np.zeros((len(part), trace_len), np.float32)
+                w.write(sf.read_rows(part), traces, cat, sf.labels(part) if sf.label_dataset else None)
+    return int(rows.size)

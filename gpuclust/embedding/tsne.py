@@ -64,3 +64,23 @@ def _has_cuml() -> bool:
         return True
     except Exception:
         return False
+
+
+def place_on_map(ref_latents, ref_xy, new_latents, perplexity: float, seed: int = 0) -> np.ndarray:
+    """2-D positions of new latents on an existing t-SNE map, which stays as it is (openTSNE's transform).
+
+    Each new point starts at the median position of its nearest reference points and is optimised
+    against the fixed reference embedding. cuML's t-SNE cannot add points to a map, so this always
+    runs on the CPU (openTSNE); the caller says so where a GPU was asked for.
+    """
+    from openTSNE import TSNEEmbedding
+    from openTSNE.affinity import PerplexityBasedNN
+
+    ref = np.asarray(to_numpy(ref_latents), dtype=np.float64)
+    new = np.asarray(to_numpy(new_latents), dtype=np.float64)
+    if len(new) == 0:
+        return np.zeros((0, 2))
+    perplexity = float(min(perplexity, (len(ref) - 1) / 3))
+    aff = PerplexityBasedNN(ref, perplexity=perplexity, random_state=seed, n_jobs=-1)
+    emb = TSNEEmbedding(np.asarray(ref_xy, dtype=np.float64), aff, random_state=seed, n_jobs=-1)
+    return np.asarray(emb.transform(new, perplexity=min(5.0, (len(ref) - 1) / 3)))

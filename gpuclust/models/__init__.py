@@ -12,6 +12,8 @@ def build_model(config: dict):
     """The model a config dict (as stored in checkpoints) describes."""
     cfg = dict(config)
     arch = cfg.pop("arch", None)
+    cfg.pop("dec_k", None)
+    cfg.setdefault("latent_activation", "relu")  # checkpoints written before the option had the reference's ReLU
     cfg["input_shape"] = tuple(cfg["input_shape"])
     if arch == "ae":
         return AutoEncoder(**cfg)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GpuclustError
-from .autoencoder import init_weights
+from .autoencoder import init_weights, latent_layer
 
 SKIP_MODES = ("all", "none", "no_full")
 
@@ -60,12 +60,12 @@ class Up(nn.Module):
 
 class UNet(nn.Module):
     def __init__(self, input_shape=(87, 100), latent_dim: int = 9, base: int = 8, skips: str = "all",
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, latent_activation: str = "relu"):
         super().__init__()
         if skips not in SKIP_MODES:
             raise GpuclustError(f"unknown U-Net skip setting {skips!r}: use one of {', '.join(SKIP_MODES)}")
         self.config = {"arch": "unet", "input_shape": list(input_shape), "latent_dim": latent_dim, "base": base,
-                       "skips": skips, "dropout": dropout}
+                       "skips": skips, "dropout": dropout, "latent_activation": latent_activation}
         chans = [base * 2 ** i for i in range(5)]  # 8, 16, 32, 64 and 128 in the middle
         sizes = [tuple(input_shape)]
         for _ in range(4):
@@ -81,7 +81,7 @@ class UNet(nn.Module):
         self.mid = double_conv(chans[3], chans[4])
         self.mid_shape = (chans[4], *sizes[-1])
         flat = chans[4] * sizes[-1][0] * sizes[-1][1]
-        self.to_latent = nn.Sequential(nn.Flatten(), nn.Linear(flat, latent_dim), nn.ReLU(inplace=True))
+        self.to_latent = latent_layer(flat, latent_dim, latent_activation)
         self.from_latent = nn.Sequential(nn.Linear(latent_dim, flat), nn.ReLU(inplace=True))
         use = {"all": [True] * 4, "none": [False] * 4, "no_full": [False, True, True, True]}[skips]
         self.use_skip = use  # index 0 is the full-resolution level

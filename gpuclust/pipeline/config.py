@@ -43,6 +43,10 @@ class RunConfig:
     k_max: int = 12
     covariance_type: str = "full"
     n_init: int = 2
+    novelty_percentile: float = 1.0  # events scoring below this percentile of the training rows are "unknown"
+    # outputs
+    format: str = "csv"  # catalogue: labels.csv always; "quakeml" adds catalogue.xml
+    overlay: str | None = None  # a time,value CSV (temperature, tide, ...) drawn beside the counts over time
     # t-SNE
     tsne_max_points: int | None = None  # None: 5,000 on CPU, 100,000 on GPU
     # running
@@ -59,7 +63,7 @@ class RunConfig:
         choices = {"norm": ("log", "l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"),
                    "model": ("ae", "unet"), "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
                    "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda"),
-                   "objective": OBJECTIVES, "latent_activation": ("linear", "relu")}
+                   "objective": OBJECTIVES, "latent_activation": ("linear", "relu"), "format": ("csv", "quakeml")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise GpuclustError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
@@ -87,6 +91,10 @@ class RunConfig:
                 or self.split[0] <= 0:
             raise GpuclustError(f"split must be three fractions (train, validation, test) with train > 0, "
                                 f"got {self.split}")
+        if self.overlay is not None and not os.path.isfile(self.overlay):
+            raise GpuclustError(f"{self.overlay}: no such overlay file (time,value CSV)")
+        if not 0 <= self.novelty_percentile < 100:
+            raise GpuclustError(f"novelty_percentile must be at least 0 and below 100, got {self.novelty_percentile}")
         if self.dask_workers is not None and self.dask_workers < 1:
             raise GpuclustError(f"dask_workers must be at least 1, got {self.dask_workers}")
         return self
@@ -136,7 +144,7 @@ _KINDS = {
     "unet_skips": str, "epochs": int, "batch_size": int, "lr": float, "patience": int, "memory_budget_gb": float,
     "dec": bool, "dec_gamma": float, "dec_tol": float, "dec_epochs": int, "method": str, "k_max": int,
     "covariance_type": str, "n_init": int, "tsne_max_points": int, "device": str, "dask": str, "dask_workers": int,
-    "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str,
+    "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str, "novelty_percentile": float, "format": str, "overlay": str,
 }
 
 

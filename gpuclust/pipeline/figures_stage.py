@@ -38,7 +38,12 @@ def figures_stage(cfg, run, backend, log) -> dict:
     made += gallery(cfg, run, backend, lat, labels, k)
     with open_data(cfg) as sf:
         cat = sf.catalogue(lat.rows)
-    if cat and temporal_figure(cat, labels, k, run.file("temporal.png")):
+    overlay = None
+    if cfg.overlay:
+        from .predict import read_overlay
+
+        overlay = read_overlay(cfg.overlay)
+    if cat and temporal_figure(cat, labels, k, run.file("temporal.png"), unknown=_unknown(run), overlay=overlay):
         made.append("temporal.png")
     return {"figures": made}
 
@@ -74,3 +79,13 @@ def gallery(cfg, run, backend, lat, labels, k) -> list[str]:
                             dist[pick], traces, sf.freqs, sf.times, fs, run.file(name))
             made.append(name)
     return made
+
+
+def _unknown(run):
+    import csv
+
+    with open(run.file("labels.csv")) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "unknown" not in rows[0]:
+        return None
+    return np.array([r["unknown"] == "1" for r in rows])

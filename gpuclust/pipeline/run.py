@@ -45,8 +45,8 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
             "train": ["norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
                       "batch_size", "lr", "patience"],
             "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
-            "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init"],
-            "tsne": ["tsne_max_points"], "figures": [],
+            "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format"],
+            "tsne": ["tsne_max_points"], "figures": ["overlay"],
         }
         client = connect(cfg.dask, cfg.dask_workers)
         if client is not None:

@@ -8,6 +8,7 @@ import torch
 
 from ..atomic import atomic_path, write_json
 from ..backend import Backend, to_numpy
+from ..clustering import novelty
 from ..clustering.api import centres_of, cluster, write_outputs
 from ..data.loader import usable_rows
 from ..data.spectrograms import open_spectrograms
@@ -22,6 +23,7 @@ from ..training.checkpoint import load_model
 from ..training.sources import make_source
 from ..training.trainer import TrainConfig, train_autoencoder
 from .config import RunConfig
+from .model import add_tsne, load_run_model, majority_classes, save_model
 
 
 def default_data_path(rows: int, seed: int) -> str:
@@ -80,9 +82,10 @@ def load_splits(run) -> dict:
 
 def model_config(cfg: RunConfig, shape) -> dict:
     if cfg.model == "ae":
-        return {"arch": "ae", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "channels": list(CHANNELS)}
+        return {"arch": "ae", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "channels": list(CHANNELS),
+                "latent_activation": cfg.latent_activation}
     return {"arch": "unet", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "base": 8,
-            "skips": cfg.unet_skips, "dropout": 0.1}
+            "skips": cfg.unet_skips, "dropout": 0.1, "latent_activation": cfg.latent_activation}
 
 
 def train_stage(cfg: RunConfig, run, backend: Backend, resume: bool, log) -> dict:
@@ -197,21 +200,58 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
         from ..distributed import fit_dask
 
         fit = fit_dask(client)
-    model, labels, probs, metrics = cluster(z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type,
-                                            lat.truth, cfg.n_init, train_mask, fit)
+    res = cluster(z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init, train_mask,
+                  fit)
+    metrics = res.metrics
     with open_data(cfg) as sf:
         catalogue = sf.catalogue(lat.rows)
         names = sf.class_names
-    np.save(run.file("centres.npy"), centres_of(model, metrics))
-    metrics["fitted_on"] = "training split latents; every row labelled"
-    write_outputs(run.path, lat.rows, labels, probs, metrics, catalogue, lat.truth, names)
+        data = data_description(cfg, sf)
+    np.save(run.file("centres.npy"), centres_of(res.model, metrics))
+    ckpt = "encoder_dec.pt" if cfg.dec else "best.pt"
+    model_path = save_model(run.path, clusterer=res.model, method=cfg.method, covariance_type=cfg.covariance_type,
+                            latent_scale=metrics["latent_scale"], train_scores=res.scores[train_mask],
+                            percentile=cfg.novelty_percentile, data=data,
+                            encoder_checkpoint=run.file("checkpoints", ckpt), class_names=names,
+                            cluster_to_class=majority_classes(lat.truth, res.labels, int(k), names))
+    limit = load_run_model(model_path).threshold()
+    unknown = novelty.flags(res.scores, limit)
+    metrics.update(fitted_on="training split latents; every row labelled",
+                   novelty={"percentile": cfg.novelty_percentile, "threshold": limit,
+                            "unknown": int(unknown.sum()), "unknown_fraction": float(unknown.mean())})
+    write_outputs(run.path, lat.rows, res.labels, res.probs, metrics, catalogue, lat.truth, names, res.scores,
+                  unknown)
+    if cfg.format == "quakeml":
+        from ..export import quakeml_types, write_quakeml
+
+        meta = load_run_model(model_path).meta
+        write_quakeml(run.file("catalogue.xml"), lat.rows, res.labels, catalogue, res.probs, res.scores, unknown,
+                      quakeml_types(meta["classes"]["cluster_to_class"]), os.path.basename(os.path.normpath(run.path)))
     return {"k": int(k), **{m: metrics[m] for m in ("silhouette", "ari", "nmi", "accuracy") if m in metrics}}
+
+
+def data_description(cfg: RunConfig, sf) -> dict:
+    """What new data must match to be labelled by this run's model (and how waveforms were cut)."""
+    import json
+
+    params = None
+    try:
+        g = sf.h5[sf.dataset.rsplit("/", 1)[0] or "/"]
+        if "gpuclust_params" in g.attrs:
+            params = json.loads(g.attrs["gpuclust_params"])
+    except (KeyError, ValueError):
+        params = None
+    return {"norm": cfg.norm, "image_shape": list(sf.shape), "layout": sf.layout, "group": cfg.group,
+            "dataset": cfg.dataset, "freqs_dataset": cfg.freqs_dataset, "times_dataset": cfg.times_dataset,
+            "freqs": None if sf.freqs is None else [float(f) for f in sf.freqs],
+            "times": None if sf.times is None else [float(t) for t in sf.times],
+            "waveform_params": params, "source": os.path.abspath(cfg.data)}
 
 
 def tsne_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
     import csv
 
-    from ..embedding.tsne import DEFAULT_MAX_POINTS_CPU, subsample, tsne
+    from ..embedding.tsne import DEFAULT_MAX_POINTS_CPU, reference_settings, subsample, tsne
 
     lat = load_latents(run.file("latents.h5"))
     labels = _labels(run)
@@ -225,6 +265,8 @@ def tsne_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
         idx, xy = idx[:0], np.zeros((0, 2))
     else:
         xy = tsne(lat.z[idx], backend.device, cfg.seed)
+        add_tsne(run.path, lat.z[idx], xy, lat.rows[idx], {"perplexity": reference_settings(len(idx))["perplexity"],
+                                                          "seed": cfg.seed})
     with atomic_path(run.file("tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["row", "x", "y", "cluster"])

@@ -45,6 +45,32 @@ def tsne_figure(xy, labels, k: int, path, title="t-SNE of the latent space") -> 
     save(fig, path)
 
 
+def map_figure(ref_xy, ref_labels, new_xy, new_labels, unknown, k: int, path,
+               title="New events on the run's t-SNE map") -> None:
+    """The run's map (faint, coloured by cluster) with new events on it: known ones in their cluster's
+    colour, unknown ones (fitting no cluster) as white crosses outlined in black."""
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    cols = palette(k)
+    ref_labels = np.asarray(ref_labels)
+    for j in range(k):
+        m = ref_labels == j
+        ax.scatter(ref_xy[m, 0], ref_xy[m, 1], s=3, color=cols[j], alpha=0.15, linewidths=0)
+    known = ~np.asarray(unknown, bool)
+    for j in range(k):
+        m = known & (np.asarray(new_labels) == j)
+        if m.any():
+            ax.scatter(new_xy[m, 0], new_xy[m, 1], s=14, color=cols[j], edgecolors="black", linewidths=0.3,
+                       label=f"cluster {j} ({int(m.sum())})")
+    if (~known).any():
+        ax.scatter(new_xy[~known, 0], new_xy[~known, 1], s=46, marker="X", facecolor="white", edgecolor="black",
+                   linewidths=0.9, label=f"unknown ({int((~known).sum())})")
+    ax.set_xlabel("t-SNE 1")
+    ax.set_ylabel("t-SNE 2")
+    ax.set_title(title + " (faint: the run's own events)")
+    ax.legend(fontsize=8, loc="best", frameon=True)
+    save(fig, path)
+
+
 def k_selection_figure(result: dict, path) -> None:
     rows = result["rows"]
     ks = [r["k"] for r in rows]
@@ -72,7 +98,7 @@ def k_selection_figure(result: dict, path) -> None:
     save(fig, path)
 
 
-def confusion_figure(cm: np.ndarray, class_names, path) -> None:
+def confusion_figure(cm: np.ndarray, class_names, path, cluster_names=None) -> None:
     """Counts of true classes (rows) in each cluster (columns), rows normalised for the colour."""
     frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * cm.shape[1], 1.0 + 0.45 * cm.shape[0]))
@@ -82,6 +108,9 @@ def confusion_figure(cm: np.ndarray, class_names, path) -> None:
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if frac[i, j] < 0.6 else "black")
     ax.set_xticks(range(cm.shape[1]))
+    if cluster_names:
+        ax.set_xticklabels(list(cluster_names)[:cm.shape[1]] + [str(j) for j in range(len(cluster_names),
+                                                                                      cm.shape[1])], fontsize=8)
     ax.set_yticks(range(cm.shape[0]))
     names = list(class_names or [])
     ax.set_yticklabels(names + [str(i) for i in range(len(names), cm.shape[0])] if names else range(cm.shape[0]),
@@ -93,30 +122,50 @@ def confusion_figure(cm: np.ndarray, class_names, path) -> None:
     save(fig, path)
 
 
-def temporal_figure(catalogue, labels, k: int, path, max_stations: int = 6) -> bool:
-    """Daily class counts over time, one panel per station (the busiest few). False if no times."""
+def temporal_figure(catalogue, labels, k: int, path, max_stations: int = 6, unknown=None, overlay=None) -> bool:
+    """Class counts over time, one panel per station (the busiest few); False if the catalogue has no times.
+
+    unknown: events flagged as fitting no cluster, counted in grey; overlay: a driver series
+    {"name", "times", "values"} (temperature, wind, tide, ...) drawn on a second axis of every panel.
+    """
     times, stations = [], []
     for c in catalogue:
         t = c.get("dt_on") or c.get("dt_peak")
         if not t:
             return False
-        times.append(dt.datetime.fromisoformat(str(t).rstrip("Z")))
+        try:
+            times.append(dt.datetime.fromisoformat(str(t).rstrip("Z")))
+        except ValueError:
+            return False
         stations.append(c.get("station", "?"))
+    if not times:
+        return False
+    labels = np.asarray(labels)
+    unknown = np.zeros(len(labels), bool) if unknown is None else np.asarray(unknown, bool)
     stations = np.array(stations)
     names, counts = np.unique(stations, return_counts=True)
     top = names[np.argsort(-counts)][:max_stations]
     days = np.array([t.date().toordinal() for t in times])
     bins = np.arange(days.min(), days.max() + 2, max(1, (days.max() - days.min() + 1) // 60))
     fig, axes = plt.subplots(len(top), 1, figsize=(9, 1.6 * len(top) + 0.8), sharex=True, squeeze=False)
-    cols = palette(k)
+    cols = palette(k) + (["#999999"] if unknown.any() else [])
+    series = [f"cluster {j}" for j in range(k)] + (["unknown"] if unknown.any() else [])
+    centres = [dt.date.fromordinal(int(b)) for b in bins[:-1]]
     for ax, st in zip(axes[:, 0], top):
         m = stations == st
-        stack = [np.histogram(days[m & (labels == j)], bins)[0] for j in range(k)]
-        centres = [dt.date.fromordinal(int(b)) for b in bins[:-1]]
-        ax.stackplot(centres, stack, colors=cols, labels=[f"cluster {j}" for j in range(k)])
+        stack = [np.histogram(days[m & (labels == j) & ~unknown], bins)[0] for j in range(k)]
+        if unknown.any():
+            stack.append(np.histogram(days[m & unknown], bins)[0])
+        ax.stackplot(centres, stack, colors=cols, labels=series)
         ax.set_ylabel(f"{st}\nevents/bin", fontsize=8)
-    axes[0, 0].legend(ncol=min(k, 8), fontsize=7, loc="upper left", bbox_to_anchor=(0, 1.5))
+        if overlay is not None:
+            tw = ax.twinx()
+            tw.plot(overlay["times"], overlay["values"], color="black", lw=0.8, alpha=0.8, label=overlay["name"])
+            tw.set_ylabel(overlay["name"], fontsize=8)
+            tw.tick_params(labelsize=7)
+    axes[0, 0].legend(ncol=min(len(series), 9), fontsize=7, loc="upper left", bbox_to_anchor=(0, 1.5))
     axes[-1, 0].set_xlabel("date")
-    fig.suptitle("Events per cluster over time, by station", y=1.02)
+    fig.suptitle("Events per cluster over time, by station"
+                 + (f", with {overlay['name']} (black line)" if overlay is not None else ""), y=1.02)
     save(fig, path)
     return True
