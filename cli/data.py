@@ -9,23 +9,35 @@ from .main import cli, friendly
 from .options import data_options, device_option, existing_file
 
 
-@cli.command(short_help="Write the synthetic benchmark with ground truth.")
+@cli.command(short_help="Write the synthetic benchmark (or a deployment scenario) with ground truth.")
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("-n", "--rows", type=click.IntRange(1, 427_798), default=20_000, show_default=True,
               help="Number of spectrograms (up to the full RIS size, 427,798).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same file.")
+@click.option("--scenario", type=click.Choice(["benchmark", "deployment"]), default="benchmark", show_default=True,
+              help="benchmark: 8 classes drawn independently (the built-in data); deployment: a 120-day timeline "
+                   "of 9 stations with episodes, daily and tidal cycles, a temperature and a tide driver (written "
+                   "beside the file), per-station classes, instrument glitches and a class that starts half-way.")
 @friendly
-def synth(output, rows, seed):
-    """Write the synthetic benchmark (8 event classes, ground truth in /4.0/Label) in the RIS layout."""
+def synth(output, rows, seed, scenario):
+    """Write synthetic spectrograms with ground truth (/4.0/Label) in the RIS layout, and a catalogue CSV."""
     from tqdm import tqdm
 
     from gpuclust.atomic import ensure_writable_file
-    from gpuclust.data.synth import write_synthetic
 
     ensure_writable_file(output, "OUTPUT")
     with tqdm(total=rows, unit="spec", desc="synth", disable=None) as bar:
-        write_synthetic(output, rows, seed=seed, progress=bar.update)
-    click.echo(f"wrote {rows} spectrograms to {output} (catalogue: {output}.csv)")
+        if scenario == "benchmark":
+            from gpuclust.data.synth import write_synthetic
+
+            write_synthetic(output, rows, seed=seed, progress=bar.update)
+            extra = ""
+        else:
+            from gpuclust.data.scenario import write_deployment
+
+            info = write_deployment(output, rows, seed=seed, progress=bar.update)
+            extra = f"; drivers: {', '.join(info['drivers'])}; rules: {output}.scenario.json"
+    click.echo(f"wrote {rows} spectrograms to {output} (catalogue: {output}.csv{extra})")
 
 
 @cli.command(short_help="Waveform files to spectrograms (STA/LTA).")
