@@ -23,9 +23,10 @@ DATA_OPTIONS = [
 ]
 TRAIN_OPTIONS = [
     ("--model", "model", click.Choice(["ae", "unet"]), "Encoder: autoencoder or U-Net [ae]."),
-    ("--objective", "objective", click.Choice(["reconstruction", "invariant"]),
-     "Training objective: reconstruction, or reconstruction plus invariance to time shifts, masking and "
-     "noise [invariant]."),
+    ("--objective", "objective", click.Choice(["reconstruction", "mixture"]),
+     "Encoder objective: reconstruction only, or then refined with the clustering mixture as its objective "
+     "(IDEC-style) [mixture]."),
+    ("--refine-epochs", "refine_epochs", click.IntRange(1), "Epochs of the mixture refinement [5]."),
     ("--latent-dim", "latent_dim", click.IntRange(1), "Latent dimensions [9]."),
     ("--latent-activation", "latent_activation", click.Choice(["linear", "relu"]),
      "Last encoder layer: linear (no dead latent units) or the reference's ReLU [linear]."),

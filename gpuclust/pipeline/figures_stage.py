@@ -50,7 +50,9 @@ def figures_stage(cfg, run, backend, log) -> dict:
 
 def gallery(cfg, run, backend, lat, labels, k) -> list[str]:
     centres = np.load(run.file("centres.npy")).astype(np.float32)
-    ckpt = "encoder_dec.pt" if cfg.dec else "best.pt"
+    from .stages import encoder_checkpoint
+
+    ckpt = encoder_checkpoint(cfg)
     model, _ = load_model(run.file("checkpoints", ckpt), backend.device)
     model.eval()
     with torch.no_grad():

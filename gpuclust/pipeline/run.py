@@ -18,8 +18,8 @@ from ..errors import GpuclustError
 from .config import RunConfig
 from .figures_stage import figures_stage
 from .rundir import RunDir, fingerprint
-from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_default_data, train_stage,
-                     tsne_stage)
+from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_default_data, refine_stage,
+                     train_stage, tsne_stage)
 
 
 def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
@@ -40,10 +40,10 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
         write_json(run_dir.file("environment.json"), describe(backend.device))
         c = cfg.as_dict()
         keys = {
-            "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows", "k",
-                     "k_max", "norm"],
+            "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows", "norm"],
             "train": ["norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
                       "batch_size", "lr", "patience"],
+            "refine": ["objective", "refine_epochs", "refine_gamma", "k"],
             "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
             "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format"],
             "tsne": ["tsne_max_points"], "figures": ["overlay"],
@@ -54,6 +54,7 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
         ctx = {}
         stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
                   ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
+                  ("refine", lambda: refine_stage(cfg, run_dir, backend, log), ["checkpoints/refined.pt"]),
                   ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
                   ("embed", lambda: embed_stage(cfg, run_dir, backend, log, client, ctx), ["latents.h5"]),
                   ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, client, ctx),
@@ -81,7 +82,7 @@ def _run_stages(stages, keys, c, run_dir, resume, log, until):
 
     upstream = {}
     for name, fn, outputs in stages:
-        if name == "dec" and not c["dec"]:
+        if (name == "dec" and not c["dec"]) or (name == "refine" and c["objective"] != "mixture"):
             continue
         upstream.update({k: c[k] for k in keys[name]})
         fp = fingerprint(upstream)  # a stage is valid only if nothing it depends on changed

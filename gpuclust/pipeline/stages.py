@@ -92,6 +92,7 @@ def train_stage(cfg: RunConfig, run, backend: Backend, resume: bool, log) -> dic
     from ..plots.figures import loss_figure
 
     sp = load_splits(run)
+    check_k(cfg, len(sp["train"]), sum(len(v) for v in sp.values()), sum(len(v) for v in sp.values()))
     with open_data(cfg) as sf:
         budget = cfg.memory_budget_gb * 2**30
         train = make_source(sf, sp["train"], cfg.norm, backend.device, budget)
@@ -114,6 +115,28 @@ def _encode(cfg, run, backend, model):
         z = encode_rows(model, sf, rows, cfg.norm, backend.device)
         truth = sf.labels(rows)
     return rows, z, truth, sp
+
+
+def encoder_checkpoint(cfg: RunConfig) -> str:
+    """The checkpoint the later stages encode with: DEC's, the refined one, or the trained one."""
+    if cfg.dec:
+        return "encoder_dec.pt"
+    return "refined.pt" if cfg.objective == "mixture" else "best.pt"
+
+
+def refine_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
+    """The trained encoder refined with the clustering mixture as its objective (gpuclust.training.mixture)."""
+    from ..training.mixture import refine
+
+    model, _ = load_model(run.file("checkpoints", "best.pt"), backend.device)
+    sp = load_splits(run)
+    k = int(cfg.k) if cfg.k != "auto" else 8
+    with open_data(cfg) as sf:
+        train = make_source(sf, sp["train"], cfg.norm, backend.device, cfg.memory_budget_gb * 2**30)
+        hist = refine(model, train, k, backend.device, cfg.refine_epochs, cfg.refine_gamma, cfg.batch_size, cfg.lr,
+                      cfg.seed, n_init=cfg.n_init, out_dir=run.file("checkpoints"), quiet=cfg.quiet)
+    write_json(run.file("refine_history.json"), hist)
+    return {"epochs": len(hist) - 1, "final_lower_bound": hist[-1]["lower_bound"]}
 
 
 def dec_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
@@ -148,7 +171,7 @@ def data_spec(cfg: RunConfig) -> dict:
 
 
 def embed_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=None) -> dict:
-    ckpt = "encoder_dec.pt" if cfg.dec else "best.pt"
+    ckpt = encoder_checkpoint(cfg)
     if client is not None:
         from ..distributed.encode import encode_distributed
 
@@ -208,7 +231,7 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
         names = sf.class_names
         data = data_description(cfg, sf)
     np.save(run.file("centres.npy"), centres_of(res.model, metrics))
-    ckpt = "encoder_dec.pt" if cfg.dec else "best.pt"
+    ckpt = encoder_checkpoint(cfg)
     model_path = save_model(run.path, clusterer=res.model, method=cfg.method, covariance_type=cfg.covariance_type,
                             latent_scale=metrics["latent_scale"], train_scores=res.scores[train_mask],
                             percentile=cfg.novelty_percentile, data=data,

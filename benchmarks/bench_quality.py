@@ -1,0 +1,230 @@
+"""Cluster quality on the built-in data: every encoder and objective beside the baselines and the ceiling.
+
+For each seed s of --seeds, the built-in dataset `gpuclust synth -n ROWS --seed s` is clustered into 8
+by each configuration below, run through gpuclust's own pipeline (so each number is what
+`gpuclust run` gives), and scored on ALL rows against the ground truth: NMI, ARI and accuracy under
+the best one-to-one matching of clusters to classes. Reported as mean and spread over the seeds,
+with the wall time each configuration took (on this machine, whatever its load; see the JSON).
+
+  pipeline configurations   the default of `gpuclust run`; the reference (L2 input, ReLU latent,
+                            reconstruction); each change on its own; DEC; the U-Net with each skip
+                            setting (the student study's 1 epoch)
+  baselines (no training)   PCA to 9 and to 16 of the L2 and of the log spectrograms, then the same
+                            full-covariance mixture (same n_init)
+  ceiling                   a small CNN trained WITH the labels on 70 %, scored on the held-out 30 %
+  diagnostic                the same mixture fitted to the default's latents with the labels (one
+                            Gaussian per class, QDA): how far the latent's classes are from Gaussian
+                            blobs, the limit of any mixture on that latent
+
+    python benchmarks/bench_quality.py [--rows 6000] [--seeds 0,1,2] [--out benchmarks/results/quality.json]
+    python benchmarks/bench_quality.py --rows 300 --seeds 0 --epochs 1 --only default,pca   # CI size
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CONFIGS = {
+    # name: (RunConfig overrides, description)
+    "default": ({}, "gpuclust run as shipped"),
+    "reference": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction"},
+                  "the reference: L2 input, ReLU latent, reconstruction only"),
+    "log": ({"norm": "log", "latent_activation": "relu", "objective": "reconstruction"},
+            "reference + log input"),
+    "log+linear": ({"norm": "log", "latent_activation": "linear", "objective": "reconstruction"},
+                   "reference + log input + linear latent"),
+    "log+linear+mixture": ({"norm": "log", "latent_activation": "linear", "objective": "mixture"},
+                           "+ refined with the mixture as objective"),
+    "reference+dec": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction", "dec": True},
+                      "the reference autoencoder refined by the reference DEC"),
+    "unet-all-1ep": ({"model": "unet", "unet_skips": "all", "epochs": 1, "objective": "reconstruction"},
+                     "the student study's U-Net (all skips), 1 epoch"),
+    "unet-no_full-1ep": ({"model": "unet", "unet_skips": "no_full", "epochs": 1, "objective": "reconstruction"},
+                         "U-Net without the full-resolution skip, 1 epoch"),
+    "unet-none-1ep": ({"model": "unet", "unet_skips": "none", "epochs": 1, "objective": "reconstruction"},
+                      "U-Net without skips (a true bottleneck), 1 epoch"),
+}
+
+
+def run_config(data: str, seed: int, overrides: dict, epochs: int | None, out: str) -> dict:
+    from gpuclust.backend import resolve_backend
+    from gpuclust.pipeline.config import make_config
+    from gpuclust.pipeline.run import run
+
+    opts = {"seed": seed, "quiet": True, "device": "cpu", "tsne_max_points": 200, **overrides}
+    if epochs is not None and "epochs" not in overrides:
+        opts["epochs"] = epochs
+    cfg = make_config(None, data=data, out=out, **opts)
+    t = time.perf_counter()
+    summary = run(cfg, resolve_backend("cpu"), log=lambda *a: None, until="cluster")
+    secs = time.perf_counter() - t
+    with open(os.path.join(out, "metrics.json")) as fh:
+        m = json.load(fh)
+    return {"nmi": m["nmi"], "ari": m["ari"], "accuracy": m["accuracy"], "seconds": secs,
+            "stage_seconds": summary["seconds"]}
+
+
+def pca_baseline(data: str, seed: int, norm: str, dims: int, n_init: int) -> dict:
+    from sklearn.decomposition import PCA
+
+    from gpuclust import GaussianMixture
+    from gpuclust.clustering.metrics import external_metrics
+    from gpuclust.data.loader import load_rows, usable_rows
+    from gpuclust.data.spectrograms import open_spectrograms
+
+    t = time.perf_counter()
+    with open_spectrograms(data) as sf:
+        rows, _ = usable_rows(sf)
+        x = load_rows(sf, rows, norm).reshape(len(rows), -1).astype(np.float64)
+        y = sf.labels(rows)
+    z = PCA(dims, random_state=seed).fit_transform(x)
+    z /= z.std()
+    pred = GaussianMixture(8, random_state=seed, n_init=n_init, max_iter=300).fit_predict(z)
+    return {**external_metrics(y, pred), "seconds": time.perf_counter() - t}
+
+
+def supervised_ceiling(data: str, seed: int, epochs: int = 25) -> dict:
+    """A small CNN trained with the labels on 70 % of the rows (log input), scored on the other 30 %."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from gpuclust.clustering.metrics import external_metrics
+    from gpuclust.data.loader import load_rows, usable_rows
+    from gpuclust.data.spectrograms import open_spectrograms
+
+    t = time.perf_counter()
+    with open_spectrograms(data) as sf:
+        rows, _ = usable_rows(sf)
+        x = torch.from_numpy(load_rows(sf, rows, "log")).unsqueeze(1)
+        y = torch.from_numpy(np.asarray(sf.labels(rows), np.int64))
+    x = F.avg_pool2d(x, 2)
+    x = (x - x.mean()) / x.std()
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.AdaptiveAvgPool2d((4, 4)),
+                        nn.Flatten(), nn.Linear(1024, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 8))
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y))
+    n_tr = int(0.7 * len(y))
+    tr, te = perm[:n_tr], perm[n_tr:]
+    opt = torch.optim.Adam(net.parameters(), 1e-3, weight_decay=1e-4)
+    for _ in range(epochs):
+        net.train()
+        order = tr[rng.permutation(len(tr))]
+        for b in range(0, len(order), 128):
+            i = torch.from_numpy(order[b:b + 128])
+            loss = F.cross_entropy(net(x[i]), y[i])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        pred = net(x[torch.from_numpy(te)]).argmax(dim=1).numpy()
+    return {**external_metrics(y[te].numpy(), pred), "seconds": time.perf_counter() - t,
+            "scored_on": "held-out 30 %"}
+
+
+def oracle_qda(run_dir: str) -> dict:
+    """One Gaussian per true class on the run's latents (the labels used): the best any mixture could do there.
+
+    The class weights, means and covariances (+ 1e-3 on the diagonal) are the mixture's parameters as
+    they would be if the mixture had found the classes exactly; every row goes to its most probable class.
+    """
+    from gpuclust import GaussianMixture
+    from gpuclust.clustering.metrics import external_metrics
+    from gpuclust.latents import load_latents
+
+    lat = load_latents(os.path.join(run_dir, "latents.h5"))
+    z = lat.z.astype(np.float64) / lat.z.std()
+    y = np.asarray(lat.truth, np.int64)
+    classes = np.unique(y)
+    d = z.shape[1]
+    means = np.array([z[y == c].mean(axis=0) for c in classes])
+    cov = np.array([np.cov(z[y == c].T, bias=True).reshape(d, d) + 1e-3 * np.eye(d) for c in classes])
+    weights = np.array([(y == c).mean() for c in classes])
+    g = GaussianMixture(len(classes), weights_init=weights, means_init=means, precisions_init=np.linalg.inv(cov),
+                        max_iter=0).fit(z)
+    return external_metrics(y, classes[g.predict(z)])
+
+
+def summary(values: list[dict]) -> dict:
+    out = {}
+    for key in ("nmi", "ari", "accuracy", "seconds"):
+        v = np.array([r[key] for r in values if key in r], dtype=float)
+        if v.size:
+            out[key] = {"mean": float(v.mean()), "sd": float(v.std()), "per_seed": [float(a) for a in v]}
+    return out
+
+
+def main(argv=None) -> int:
+    from gpuclust.data.synth import write_synthetic
+    from gpuclust.environment import describe
+    from gpuclust.pipeline.config import RunConfig
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=6000)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=None, help="override the training epochs (CI uses 1)")
+    ap.add_argument("--only", default=None, help="comma-separated: configuration names, pca, ceiling, oracle")
+    ap.add_argument("--out", default="benchmarks/results/quality.json")
+    a = ap.parse_args(argv)
+    seeds = [int(s) for s in a.seeds.split(",")]
+    only = set(a.only.split(",")) if a.only else None
+    n_init = RunConfig().n_init
+    results: dict[str, list] = {}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            data = os.path.join(tmp, f"synthetic-{a.rows}-seed{seed}.h5")
+            write_synthetic(data, a.rows, seed=seed)
+            for name, (overrides, _) in CONFIGS.items():
+                if only and name not in only:
+                    continue
+                out = os.path.join(tmp, f"{name}-{seed}")
+                r = run_config(data, seed, overrides, a.epochs, out)
+                results.setdefault(name, []).append(r)
+                print(f"seed {seed} {name:>20}: NMI {r['nmi']:.3f} ARI {r['ari']:.3f} acc {r['accuracy']:.3f} "
+                      f"({r['seconds']:.0f} s)", flush=True)
+                if name == "default" and (not only or "oracle" in only):
+                    q = oracle_qda(out)
+                    results.setdefault("oracle: one Gaussian per class on the default's latents", []).append(q)
+            if not only or "pca" in only:
+                for norm in ("l2", "log"):
+                    for dims in (9, 16):
+                        r = pca_baseline(data, seed, norm, dims, n_init)
+                        results.setdefault(f"PCA-{dims} of {norm} + mixture", []).append(r)
+                        print(f"seed {seed} PCA-{dims} {norm}: NMI {r['nmi']:.3f} ARI {r['ari']:.3f} "
+                              f"acc {r['accuracy']:.3f}", flush=True)
+            if not only or "ceiling" in only:
+                r = supervised_ceiling(data, seed, epochs=25 if a.epochs is None else a.epochs)
+                results.setdefault("ceiling: CNN trained with the labels", []).append(r)
+                print(f"seed {seed} supervised: NMI {r['nmi']:.3f} ARI {r['ari']:.3f} acc {r['accuracy']:.3f}",
+                      flush=True)
+    table = {name: summary(v) for name, v in results.items()}
+    descriptions = {name: d for name, (_, d) in CONFIGS.items()}
+    doc = {"environment": describe("cpu"), "rows": a.rows, "seeds": seeds, "epochs_override": a.epochs,
+           "load_average_before": load_before, "load_average_after": os.getloadavg(),
+           "scored_on": "all rows (the ceiling: its held-out 30 %)", "descriptions": descriptions,
+           "results": table, "per_seed": results}
+    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+    with open(a.out, "w") as fh:
+        json.dump(doc, fh, indent=2, default=float)
+    print(f"\n{'':>52} {'NMI':>13} {'ARI':>13} {'accuracy':>13} {'seconds':>8}")
+    for name, s in table.items():
+        cells = [f"{s[k]['mean']:.3f} ± {s[k]['sd']:.3f}" if k in s else "-" for k in ("nmi", "ari", "accuracy")]
+        secs = f"{s['seconds']['mean']:.0f}" if "seconds" in s else "-"
+        print(f"{name:>52} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13} {secs:>8}")
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
