@@ -40,7 +40,7 @@ from ..atomic import atomic_path
 from .ris_writer import RISWriter
 from .spectrogram import SpectrogramParams, bandpass, spectrograms
 from .synth import CLASS_NAMES as BENCHMARK_CLASSES
-from .synth import DURATION_S, _band_noise, _decay, _events
+from .synth import DURATION_S, _band_noise, _decay, _events, catalogue_row
 
 CLASSES = BENCHMARK_CLASSES + ["spike", "step", "hum", "calving"]
 GLITCHES = ("spike", "step", "hum")
@@ -237,20 +237,8 @@ def scenario_block(seed: int, block: int, times, station, cls, p: SpectrogramPar
     x = bandpass(x.astype(np.float32), fs, p.fmin, p.fmax)
     peak = np.clip((peak_t * fs).astype(int), 0, n - 1)
     spec, traces, first = spectrograms(x, peak, p)
-    cat = []
-    for i in range(m):
-        on = START + dt.timedelta(seconds=float(times[i]))
-        t_peak = on + dt.timedelta(seconds=float(peak_t[i] - 6.0))
-        spec_start = on + dt.timedelta(seconds=float(first[i] / fs - 6.0))
-        cat.append({
-            "network": "XH", "station": STATIONS[station[i]], "channel": "HHZ",
-            "dt_on": on.isoformat(), "dt_off": (on + dt.timedelta(seconds=4)).isoformat(),
-            "dt_peak": t_peak.isoformat(), "peak": float(np.abs(traces[i]).max()), "unit": "m/s",
-            "fs": fs, "delta": 1 / fs, "npts": p.trace_len, "STA": 0.5, "LTA": 30.0, "on": 15.0, "off": 10.0,
-            "spec_start": spec_start.isoformat(),
-            "spec_stop": (spec_start + dt.timedelta(seconds=p.n_frames * p.hop / fs)).isoformat(),
-            "class": CLASSES[cls[i]],
-        })
+    cat = [catalogue_row(START + dt.timedelta(seconds=float(times[i])), peak_t[i], first[i], traces[i],
+                         STATIONS[station[i]], CLASSES[cls[i]], p) for i in range(m)]
     return spec, traces, cat, cls.astype(np.int16)
 
 

@@ -142,18 +142,26 @@ def synth_block(seed: int, block: int, n_rows: int, first_row: int, total: int, 
     cat = []
     for i in range(n_rows):
         on = START + dt.timedelta(seconds=span * (first_row + i + rng.uniform()) / total)
-        t_peak = on + dt.timedelta(seconds=float(peak_t[i] - 6.0))
-        spec_start = on + dt.timedelta(seconds=float(first[i] / fs - 6.0))
-        cat.append({
-            "network": "XH", "station": STATIONS[stations[i]], "channel": "HHZ",
-            "dt_on": on.isoformat(), "dt_off": (on + dt.timedelta(seconds=4)).isoformat(),
-            "dt_peak": t_peak.isoformat(), "peak": float(np.abs(traces[i]).max()), "unit": "m/s",
-            "fs": fs, "delta": 1 / fs, "npts": p.trace_len, "STA": 0.5, "LTA": 30.0, "on": 15.0, "off": 10.0,
-            "spec_start": spec_start.isoformat(),
-            "spec_stop": (spec_start + dt.timedelta(seconds=p.n_frames * p.hop / fs)).isoformat(),
-            "class": CLASS_NAMES[labels[i]],
-        })
+        cat.append(catalogue_row(on, peak_t[i], first[i], traces[i], STATIONS[stations[i]], CLASS_NAMES[labels[i]],
+                                 p))
     return spec, traces, cat, labels.astype(np.int16)
+
+
+def catalogue_row(on: dt.datetime, peak_t: float, first: int, trace, station: str, class_name: str,
+                  p: SpectrogramParams) -> dict:
+    """The catalogue entry of one synthetic detection triggered at `on` (the RIS fields, plus its class)."""
+    fs = p.fs
+    t_peak = on + dt.timedelta(seconds=float(peak_t - 6.0))
+    spec_start = on + dt.timedelta(seconds=float(first / fs - 6.0))
+    return {
+        "network": "XH", "station": station, "channel": "HHZ",
+        "dt_on": on.isoformat(), "dt_off": (on + dt.timedelta(seconds=4)).isoformat(),
+        "dt_peak": t_peak.isoformat(), "peak": float(np.abs(trace).max()), "unit": "m/s",
+        "fs": fs, "delta": 1 / fs, "npts": p.trace_len, "STA": 0.5, "LTA": 30.0, "on": 15.0, "off": 10.0,
+        "spec_start": spec_start.isoformat(),
+        "spec_stop": (spec_start + dt.timedelta(seconds=p.n_frames * p.hop / fs)).isoformat(),
+        "class": class_name,
+    }
 
 
 def write_synthetic(path, n_rows: int, seed: int = 0, progress=None) -> None:
