@@ -86,6 +86,15 @@ def build_report(run_dir: str) -> str:
     overall = [[m, metrics[m]] for m in ("method", "silhouette", "calinski_harabasz", "davies_bouldin", "bic",
                                          "aic", "inertia", "ari", "nmi", "accuracy", "fitted_on") if m in metrics]
     parts.append(_table(overall, ["metric", "value"], "kv"))
+    nov = metrics.get("novelty")
+    if nov:
+        parts.append(
+            "<h2>Monitoring</h2><p>This run is a model (<code>model/</code>): label new detections with "
+            f"<code>gpuclust predict {html.escape(os.path.abspath(run_dir))} NEW.h5</code> (a spectrogram file, or "
+            "waveform files cut with this run's parameters). An event scoring below the "
+            f"{_fmt(nov['percentile'])} % percentile of the training events' log-likelihood ({_fmt(nov['threshold'])})"
+            f" is flagged unknown: {nov['unknown']} of this run's own {metrics['n']} events are "
+            f"({100 * nov['unknown_fraction']:.1f} %).</p>")
     parts.append("<h2>Figures</h2>")
     for name, title in FIGURES:
         p = os.path.join(run_dir, name)

@@ -109,6 +109,26 @@ def test_normalisations():
         normalise(x, "zscore")
 
 
+def test_log_normalisation_values_floor_and_zero_rows():
+    rng = np.random.default_rng(2)
+    x = (rng.random((4, 6, 7)) * 1e-9).astype(np.float32)
+    x[1] *= 1e6  # loudness must not matter
+    x[2, 0, 0] = 0.0  # a pixel without power takes the floor, not -inf
+    out = normalise(x, "log")
+    flat = out.reshape(4, -1)
+    np.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-5)  # the event's mean log level removed
+    assert np.isfinite(out).all() and out.dtype == np.float32
+    np.testing.assert_allclose(out[0], normalise(x[:1] * 1e6, "log")[0], atol=1e-4)  # scale-free
+    # the floor: 1e-3 of the median power, so a zero pixel sits about 3 decades below a typical one
+    median = np.median(x[2].reshape(-1)[::7])
+    expect = np.log10(1e-3 * median) - np.log10(x[2].reshape(-1) + 1e-3 * median).mean()
+    assert out[2, 0, 0] == pytest.approx(expect, abs=0.05)
+    assert np.allclose(normalise(np.zeros((2, 3, 3), np.float32), "log"), 0)  # zero rows stay finite
+    huge = x * np.float32(1e38) / x.max()
+    assert np.isfinite(normalise(huge, "log")).all() and np.isfinite(normalise(huge, "l2")).all()
+    np.testing.assert_allclose(np.linalg.norm(normalise(huge, "l2").reshape(4, -1), axis=1), 1, rtol=1e-5)
+
+
 def test_splits_reproducible_disjoint_and_keep_row_indices():
     rows = np.arange(0, 1000, 3)  # original file rows, e.g. after dropping bad ones
     a, b = make_splits(rows, (0.7, 0.2, 0.1), seed=5), make_splits(rows, (0.7, 0.2, 0.1), seed=5)
