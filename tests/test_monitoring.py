@@ -198,3 +198,13 @@ def test_predict_refuses_what_it_cannot_label(trained, tmp_path, case):
     for w in words:
         assert w in r.output, r.output
     assert not os.path.exists(tmp_path / "p" / "labels.csv")
+
+
+def test_predict_on_dask_labels_partitions_on_the_workers(trained, tmp_path):
+    one = invoke("predict", trained / "run", trained / "new.h5", "-o", tmp_path / "one")
+    dist = invoke("predict", trained / "run", trained / "new.h5", "-o", tmp_path / "dask", "--dask", "local",
+                  "--dask-workers", "2")
+    assert one.exit_code == 0 and dist.exit_code == 0, dist.output
+    a, b = rows_of(tmp_path / "one" / "labels.csv"), rows_of(tmp_path / "dask" / "labels.csv")
+    assert [r["cluster"] for r in a] == [r["cluster"] for r in b]
+    assert [r["unknown"] for r in a] == [r["unknown"] for r in b]

@@ -384,11 +384,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # -- using a fitted mixture -----------------------------------------------------------
     def _prepared(self, X, method: str):
-        """X centred as in the fit and the parameters in X's namespace, device and dtype."""
+        """X centred as in the fit and the parameters in X's namespace, device and (promoted) dtype."""
         check_is_fitted(self)
         same_namespace(X, self, "means_", method)
         X = check_data(self, X, reset=False)
         xp, dev = namespace(X)
+        if X.dtype == xp.float32 and str(self._params.means.dtype).endswith("float64") and _has_float64(xp, dev):
+            X = xp.astype(X, xp.float64)  # a float64 model scores float32 data in float64, as scikit-learn does
         key = (xp.__name__, str(dev), str(X.dtype))
         if key not in self._converted:
             p, s = self._params, self._shift

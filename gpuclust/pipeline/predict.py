@@ -154,8 +154,11 @@ def _label_block(zb, clusterer, scale, k):
     """On a worker: [nearest cluster, novelty score, probabilities...] of a block of latents."""
     from ..backend import namespace
 
+    import array_api_compat
+
     xp, _ = namespace(zb)
-    x = xp.astype(zb, xp.float64 if not str(zb.dtype).endswith("float32") else xp.float32) / scale
+    # as in one process: float64 on the CPU, float32 on a GPU
+    x = xp.astype(zb, xp.float32 if array_api_compat.is_cupy_namespace(xp) else xp.float64) / scale
     probs = clusterer.predict_proba(x) if hasattr(clusterer, "predict_proba") else None
     lab = xp.argmax(probs, axis=1) if probs is not None else clusterer.predict(x)
     cols = [xp.astype(lab, xp.float64)[:, None], xp.asarray(novelty.scores(clusterer, x))[:, None]]

@@ -43,11 +43,14 @@ def fit_mixture(z: np.ndarray, k: int, seed: int, n_init: int, warm=None):
 
     mu, sd = z.mean(axis=0), float(z.std()) or 1.0
     zs = (z - mu) / sd
-    if warm is None:
-        g = GaussianMixture(k, random_state=seed, n_init=n_init, max_iter=300).fit(zs)
-    else:
-        g = GaussianMixture(k, random_state=seed, weights_init=warm.weights_, means_init=warm.means_,
-                            precisions_init=warm.precisions_, max_iter=300).fit(zs)
+    if warm is not None:
+        try:
+            g = GaussianMixture(k, random_state=seed, weights_init=warm.weights_, means_init=warm.means_,
+                                precisions_init=warm.precisions_, max_iter=300).fit(zs)
+            return g, mu, sd
+        except ValueError:  # the latents moved too far for the old parameters: start afresh
+            pass
+    g = GaussianMixture(k, random_state=seed, n_init=n_init, max_iter=300).fit(zs)
     return g, mu, sd
 
 
