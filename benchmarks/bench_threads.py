@@ -2,7 +2,7 @@
 
 Each setting runs in a fresh process (OpenMP reads its environment once, at import):
   default          torch's own choice (one thread per core, OpenMP threads spinning while they wait)
-  gpuclust         what the gpuclust command sets up (gpuclust.threads): passive waits, threads = free cores
+  gpuclust         what the gpuclust command sets up (gpuclust.threads): short spin-waits, threads = free cores
   one-thread       torch and BLAS at one thread
 The neighbour is a process that spins on one core, as other work on a shared machine does.
 
@@ -49,8 +49,10 @@ def spin(stop):
 
 
 def measure(setting: str, seconds: float) -> dict:
+    clean = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OPENBLAS_NUM_THREADS",
+             "MKL_NUM_THREADS")
     out = subprocess.run([sys.executable, "-c", WORKER, setting, str(seconds)], capture_output=True, text=True,
-                         env={k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")})
+                         env={k: v for k, v in os.environ.items() if k not in clean})
     if out.returncode:
         raise RuntimeError(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -6,8 +6,8 @@ as cores every neighbour process steals a core from a thread the others are wait
 for. Training then runs 10-15x slower beside one busy process, where a fair share would
 cost 2x. Two remedies, applied by the `gpuclust` command at start-up:
 
-  - waits are passive (OMP_WAIT_POLICY=PASSIVE, KMP_BLOCKTIME=0), set before torch or
-    NumPy load their OpenMP runtimes (they read the environment once);
+  - waiting threads spin briefly and then sleep (GOMP_SPINCOUNT, KMP_BLOCKTIME), set before
+    torch or NumPy load their OpenMP runtimes (they read the environment once);
   - the thread count is the number of cores this process may use minus the cores other
     processes are busy on right now (sampled from /proc/stat for a fifth of a second),
     at least one; `gpuclust --threads N` or GPUCLUST_THREADS overrides it.
@@ -18,12 +18,16 @@ from __future__ import annotations
 import os
 import time
 
-_PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+# Short spins: an OpenMP thread waiting for the others spins 10,000 times (GNU; 1 ms for Intel's
+# runtime) and then sleeps, instead of spinning for about 300,000 rounds. Measured here
+# (benchmarks/bench_threads.py): as fast as the default alone, and a neighbour no longer
+# collapses training. Fully passive waits (OMP_WAIT_POLICY=PASSIVE) cost 15 % alone.
+_SHORT_SPINS = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
 
 
 def configure_before_import() -> None:
-    """Passive waits for OpenMP; must run before torch / NumPy / scikit-learn are imported."""
-    for key, value in _PASSIVE.items():
+    """Short OpenMP spin-waits; must run before torch / NumPy / scikit-learn are imported."""
+    for key, value in _SHORT_SPINS.items():
         os.environ.setdefault(key, value)
 
 

@@ -34,18 +34,20 @@ class Clustering:
 
 
 def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
-            truth=None, n_init: int = 1, train_mask=None, fit=None) -> Clustering:
+            truth=None, n_init: int = 1, train_mask=None, fit=None, start=None) -> Clustering:
     """Fit on z (or on the rows where train_mask is True) and label and score every row.
 
     The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its centres in latent units.
     `fit` chooses where the work runs (chosen at the edge): `fit_local` (default, this process, NumPy or
     CuPy by the backend) or gpuclust.distributed's `fit_dask` (partitions on a Dask cluster).
+    `start(scale)` may give the mixture's starting (weights, means, precisions) in units of latent / scale
+    (the mixture an encoder was refined towards); n_init then does not apply.
     """
     if method not in METHODS:
         raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
     try:
         model, labels, probs, x, scale, extra = (fit or fit_local)(z, method, k, backend, seed, covariance_type,
-                                                                  n_init, train_mask)
+                                                                  n_init, train_mask, start)
     except GpuclustError:
         raise
     except ValueError as e:  # the estimators' own (scikit-learn's) messages: a problem with the data
@@ -64,15 +66,22 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     return Clustering(model, labels, probs, novelty.scores(model, x), metrics)
 
 
-def estimator(method: str, k: int, seed: int, covariance_type: str, n_init: int, classes=None):
-    """The clustering estimator for `method` (gpuclust's own classes, or the given Dask ones)."""
+def estimator(method: str, k: int, seed: int, covariance_type: str, n_init: int, classes=None, init=None):
+    """The clustering estimator for `method` (gpuclust's own classes, or the given Dask ones).
+
+    init: (weights, means, precisions) to start a full-covariance mixture from.
+    """
     gm, km = classes or (GaussianMixture, KMeans)
     if method == "gmm":
+        if init is not None and covariance_type == "full":
+            w, m, p = init
+            return gm(k, covariance_type=covariance_type, random_state=seed, max_iter=300, weights_init=w / w.sum(),
+                      means_init=m, precisions_init=p)
         return gm(k, covariance_type=covariance_type, random_state=seed, n_init=n_init, max_iter=300)
     return km(k, n_init=n_init, random_state=seed)
 
 
-def fit_local(z, method, k, backend, seed, covariance_type, n_init, train_mask):
+def fit_local(z, method, k, backend, seed, covariance_type, n_init, train_mask, start=None):
     """The fit in this process, on the backend's device: (model, labels, probs, x, scale, extra)."""
     x = check_latents(backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64), k)
     xp, dev = namespace(x)
@@ -82,7 +91,7 @@ def fit_local(z, method, k, backend, seed, covariance_type, n_init, train_mask):
     x = x / scale
     fit_x = x if train_mask is None else xp.take(x, xp.asarray(np.flatnonzero(train_mask), device=dev), axis=0)
     check_latents(fit_x, k, what="the training rows")
-    model = estimator(method, k, seed, covariance_type, n_init)
+    model = estimator(method, k, seed, covariance_type, n_init, init=start(scale) if start else None)
     extra = caught_warnings(lambda: model.fit(fit_x))
     if method == "gmm":
         probs = model.predict_proba(x)

@@ -12,7 +12,7 @@ from .kmeans import DaskKMeans
 def fit_dask(client):
     """A `fit` for gpuclust.clustering.api.cluster that partitions the latents across the client's workers."""
 
-    def fit(z, method, k, backend, seed, covariance_type, n_init, train_mask):
+    def fit(z, method, k, backend, seed, covariance_type, n_init, train_mask, start=None):
         import dask.array as da
 
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -22,7 +22,8 @@ def fit_dask(client):
         scale = float(z.std().compute()) or 1.0
         x = (z / scale).persist()
         fit_x = x if train_mask is None else x[np.asarray(train_mask)]
-        model = estimator(method, k, seed, covariance_type, n_init, classes=(DaskGaussianMixture, DaskKMeans))
+        model = estimator(method, k, seed, covariance_type, n_init, classes=(DaskGaussianMixture, DaskKMeans),
+                          init=start(scale) if start else None)
         extra = caught_warnings(lambda: model.fit(fit_x))
         extra["dask_workers"] = n_workers
         if method == "gmm":

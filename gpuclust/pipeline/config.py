@@ -18,16 +18,16 @@ class RunConfig:
     times_dataset: str | None = None
     labels_dataset: str | None = None
     synth_rows: int = 6000
-    norm: str = "l2"
+    norm: str = "log"  # the reference: "l2"
     bad_rows: str = "skip"
     split: list = field(default_factory=lambda: [0.7, 0.2, 0.1])
     # encoder
     model: str = "ae"
-    latent_dim: int = 9
-    latent_activation: str = "relu"  # "relu": the reference's last layer; "linear": no dead latent units
-    objective: str = "reconstruction"  # or "mixture": refined with the mixture as its clustering objective
-    refine_epochs: int = 5
-    refine_gamma: float = 1.0
+    latent_dim: int = 12  # the reference: 9
+    latent_activation: str = "linear"  # the reference: "relu" (its units can die: stuck at zero)
+    objective: str = "mixture"  # refined with the mixture as clustering objective; the reference: "reconstruction"
+    refine_epochs: int = 3
+    refine_gamma: float = 10.0
     unet_skips: str = "all"
     epochs: int = 30
     batch_size: int = 64
@@ -44,7 +44,8 @@ class RunConfig:
     k: int | str = 8  # or "auto"
     k_max: int = 12
     covariance_type: str = "full"
-    n_init: int = 2
+    n_init: int = 4
+    fit_on: str = "all"  # the rows the clusterer is fitted on: "all" usable rows, or the "train" split
     novelty_percentile: float = 1.0  # events scoring below this percentile of the training rows are "unknown"
     # outputs
     format: str = "csv"  # catalogue: labels.csv always; "quakeml" adds catalogue.xml
@@ -65,7 +66,7 @@ class RunConfig:
         choices = {"norm": ("log", "l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"),
                    "model": ("ae", "unet"), "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
                    "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda"),
-                   "objective": OBJECTIVES, "latent_activation": ("linear", "relu"), "format": ("csv", "quakeml")}
+                   "objective": OBJECTIVES, "latent_activation": ("linear", "relu"), "format": ("csv", "quakeml"), "fit_on": ("all", "train")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise GpuclustError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
@@ -150,7 +151,7 @@ _KINDS = {
     "unet_skips": str, "epochs": int, "batch_size": int, "lr": float, "patience": int, "memory_budget_gb": float,
     "dec": bool, "dec_gamma": float, "dec_tol": float, "dec_epochs": int, "method": str, "k_max": int,
     "covariance_type": str, "n_init": int, "tsne_max_points": int, "device": str, "dask": str, "dask_workers": int,
-    "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str, "novelty_percentile": float, "format": str, "overlay": str, "refine_epochs": int, "refine_gamma": float,
+    "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str, "novelty_percentile": float, "format": str, "overlay": str, "refine_epochs": int, "refine_gamma": float, "fit_on": str,
 }
 
 

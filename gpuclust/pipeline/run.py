@@ -43,9 +43,10 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
             "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows", "norm"],
             "train": ["norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
                       "batch_size", "lr", "patience"],
-            "refine": ["objective", "refine_epochs", "refine_gamma", "k"],
+            "refine": ["objective", "refine_epochs", "refine_gamma", "k", "fit_on", "n_init"],
             "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
-            "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format"],
+            "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format",
+                                     "fit_on"],
             "tsne": ["tsne_max_points"], "figures": ["overlay"],
         }
         client = connect(cfg.dask, cfg.dask_workers)

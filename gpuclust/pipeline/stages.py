@@ -132,9 +132,13 @@ def refine_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
     sp = load_splits(run)
     k = int(cfg.k) if cfg.k != "auto" else 8
     with open_data(cfg) as sf:
-        train = make_source(sf, sp["train"], cfg.norm, backend.device, cfg.memory_budget_gb * 2**30)
+        budget = cfg.memory_budget_gb * 2**30
+        train = make_source(sf, sp["train"], cfg.norm, backend.device, budget)
+        rows = sp["train"] if cfg.fit_on == "train" else np.sort(np.concatenate([sp["train"], sp["val"], sp["test"]]))
+        fit_rows = train if cfg.fit_on == "train" else make_source(sf, rows, cfg.norm, backend.device, budget)
         hist = refine(model, train, k, backend.device, cfg.refine_epochs, cfg.refine_gamma, cfg.batch_size, cfg.lr,
-                      cfg.seed, n_init=cfg.n_init, out_dir=run.file("checkpoints"), quiet=cfg.quiet)
+                      cfg.seed, n_init=cfg.n_init, out_dir=run.file("checkpoints"), quiet=cfg.quiet,
+                      fit_source=fit_rows)
     write_json(run.file("refine_history.json"), hist)
     return {"epochs": len(hist) - 1, "final_lower_bound": hist[-1]["lower_bound"]}
 
@@ -223,8 +227,16 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
         from ..distributed import fit_dask
 
         fit = fit_dask(client)
-    res = cluster(z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init, train_mask,
-                  fit)
+    start = None
+    if cfg.objective == "mixture" and not cfg.dec and cfg.method == "gmm" and cfg.covariance_type == "full":
+        from ..training.mixture import load_mixture
+
+        refined = run.file("checkpoints", "refined_mixture.npz")
+        if os.path.exists(refined) and len(np.load(refined)["weights"]) == int(k):
+            start = lambda scale: load_mixture(refined, scale)  # noqa: E731  the mixture the encoder was refined to
+    fit_mask = train_mask if cfg.fit_on == "train" else None
+    res = cluster(z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init, fit_mask,
+                  fit, start)
     metrics = res.metrics
     with open_data(cfg) as sf:
         catalogue = sf.catalogue(lat.rows)
@@ -239,7 +251,8 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
                             cluster_to_class=majority_classes(lat.truth, res.labels, int(k), names))
     limit = load_run_model(model_path).threshold()
     unknown = novelty.flags(res.scores, limit)
-    metrics.update(fitted_on="training split latents; every row labelled",
+    metrics.update(fitted_on=("training split latents" if cfg.fit_on == "train" else "all usable rows")
+                   + "; every row labelled",
                    novelty={"percentile": cfg.novelty_percentile, "threshold": limit,
                             "unknown": int(unknown.sum()), "unknown_fraction": float(unknown.mean())})
     write_outputs(run.path, lat.rows, res.labels, res.probs, metrics, catalogue, lat.truth, names, res.scores,

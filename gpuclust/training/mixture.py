@@ -73,17 +73,24 @@ def target(q: np.ndarray) -> np.ndarray:
 
 
 def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: float = 1.0, batch_size: int = 64,
-           lr: float = 1e-3, seed: int = 0, n_init: int = 4, out_dir=None, quiet: bool = False) -> list[dict]:
-    """Refine `model` in place (see the module docstring); returns the history, one entry per epoch."""
+           lr: float = 1e-3, seed: int = 0, n_init: int = 4, out_dir=None, quiet: bool = False,
+           fit_source=None) -> list[dict]:
+    """Refine `model` in place (see the module docstring); returns the history, one entry per epoch.
+
+    The encoder is trained on `source`; the mixture is fitted to the latents of `fit_source` (all the
+    run's rows, say: the clustering the encoder is pulled towards is the one that will label them),
+    by default `source` itself.
+    """
     import torch.nn.functional as F
 
     torch.manual_seed(seed)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    z = encode_source(model, source, device)
-    g, mu, sd = fit_mixture(z, k, seed, n_init)
+    fit_source = source if fit_source is None else fit_source
+    g, mu, sd = fit_mixture(encode_source(model, fit_source, device), k, seed, n_init)
     history = [{"epoch": 0, "lower_bound": float(g.lower_bound_)}]
     for epoch in range(1, epochs + 1):
+        z = encode_source(model, source, device)
         with torch.no_grad():
             q = torch.exp(mixture_log_posterior(torch.as_tensor(z, dtype=torch.float32), g, mu, sd)).numpy()
         p = torch.as_tensor(target(q), dtype=torch.float32, device=device)
@@ -102,8 +109,7 @@ def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: f
             loss.backward()
             opt.step()
             rec_sum, kl_sum, seen = rec_sum + rec.item() * len(x), kl_sum + kl.item() * len(x), seen + len(x)
-        z = encode_source(model, source, device)
-        g, mu, sd = fit_mixture(z, k, seed, n_init, warm=g)
+        g, mu, sd = fit_mixture(encode_source(model, fit_source, device), k, seed, n_init, warm=g)
         history.append({"epoch": epoch, "reconstruction": rec_sum / seen, "kl": kl_sum / seen,
                         "lower_bound": float(g.lower_bound_)})
         if not math.isfinite(rec_sum):
@@ -115,4 +121,24 @@ def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: f
         if out_dir is not None:
             save_checkpoint(os.path.join(out_dir, "refined.pt"), {"config": model.config,
                                                                   "model": model.state_dict(), "epoch": epoch})
+            save_mixture(os.path.join(out_dir, "refined_mixture.npz"), g, mu, sd)
     return history
+
+
+def save_mixture(path, g, mu, sd) -> None:
+    """The refinement's last mixture, in latent units: where the final clustering starts from."""
+    from ..atomic import atomic_path
+
+    means = to_numpy(g.means_) * sd + mu
+    cov = to_numpy(g.covariances_) * sd ** 2
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, weights=to_numpy(g.weights_), means=means, covariances=cov)
+
+
+def load_mixture(path, scale: float):
+    """(weights, means, precisions) of a saved refinement mixture in units of latent / scale, or None."""
+    if not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        means, cov = z["means"] / scale, z["covariances"] / scale ** 2
+        return z["weights"], means, np.linalg.inv(cov)
