@@ -105,6 +105,11 @@ def build_report(run_dir: str) -> str:
         parts.append("<h2>Cluster gallery</h2><p class='muted'>Mean spectrogram, the decoder's image of the "
                      "centre, and members from nearest to farthest; waveforms below.</p>")
         parts += [_img(p, os.path.basename(p)) for p in gal]
+    empty = [j for j, size in enumerate(metrics.get("cluster_sizes") or []) if size == 0]
+    if empty:
+        parts.append("<p class='muted'>No event is assigned to " + ", ".join(f"cluster {j:02d}" for j in empty)
+                     + ": the fitted component keeps a weight, but for no event is it the most probable one "
+                     "(K may be larger than the data supports).</p>")
     parts.append("<h2>Time per stage</h2>" + _table([[s, v.get("seconds")] for s, v in stages.items()],
                                                    ["stage", "seconds"]))
     parts.append("<h2>Configuration</h2>" + _table([[k_, v] for k_, v in config.items()], ["option", "value"], "kv"))
