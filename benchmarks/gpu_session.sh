@@ -17,7 +17,9 @@ mkdir -p "$OUT" "$RES"
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
 ln -sfn "$PWD/cli" /tmp/site/gpuclust_cli  # the click layer's installed name (pyproject's package-dir)
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 GPUCLUST_CACHE=/tmp/gpuclust-cache
-step() { echo "== $(date -u +%T) $*" | tee -a "$RES/steps.txt"; }
+# packed again before every step, so that a call cut short still brings back what ran
+pack() { tar czf "$OUT/gpu-session.tgz.tmp" -C "$RES" . && mv "$OUT/gpu-session.tgz.tmp" "$OUT/gpu-session.tgz"; }
+step() { pack; echo "== $(date -u +%T) $*" | tee -a "$RES/steps.txt"; }
 deadline=$((SECONDS + ${GPU_SESSION_SECONDS:-450}))
 limit() { local left=$((deadline - SECONDS)); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }  # a step's limit, capped by what is left
 
@@ -58,11 +60,11 @@ for seed in 0 1 2; do
         run --device cuda -q --seed "$seed" -o "$d" > "$d.txt" 2>&1
     echo "exit $?" >> "$d.txt"
     tail -3 "$d.txt"
-    rm -rf "$d"/{checkpoints,latents.h5,gallery,report.html,labels.csv}  # keep metrics, stages, figures
+    rm -rf "$d"/{checkpoints,latents.h5,gallery,report.html,labels.csv,model}  # keep metrics, stages, figures
 done
 
 step "5. estimator and Dask tests with the carried wheels"
 timeout $(limit 60) python3 -m pytest -q -x -p no:cacheprovider tests/test_gmm.py tests/test_distributed.py 2>&1 \
     | tail -3 | tee -a "$RES/gpu-tests.log"
 step "done"
-tar czf "$OUT/gpu-session.tgz" -C "$RES" . && ls -la "$OUT"
+pack && ls -la "$OUT"
