@@ -33,18 +33,22 @@ import numpy as np
 CONFIGS = {
     # name: (RunConfig overrides, description)
     "default": ({}, "gpuclust run as shipped"),
-    "reference": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction"},
-                  "the reference: L2 input, ReLU latent, reconstruction only"),
+    "reference": ({"norm": "l2", "latent_dim": 9, "latent_activation": "relu", "objective": "reconstruction"},
+                  "the reference (examples/reference.toml): L2 input, 9-dim ReLU latent, reconstruction only"),
+    "l2": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction"},
+           "the reference with a 12-dim latent (the start of the ladder below)"),
     "log": ({"norm": "log", "latent_activation": "relu", "objective": "reconstruction"},
-            "reference + log input"),
+            "+ log input (12-dim ReLU latent, reconstruction)"),
     "log+linear": ({"norm": "log", "latent_activation": "linear", "objective": "reconstruction"},
-                   "reference + log input + linear latent"),
+                   "+ linear latent (log input, 12 dims, reconstruction)"),
     "log+linear+mixture": ({"norm": "log", "latent_activation": "linear", "objective": "mixture"},
-                           "+ refined with the mixture as objective"),
-    "reference+dec": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction", "dec": True},
-                      "the reference autoencoder refined by the reference DEC"),
+                           "+ refined with the mixture as objective (= the default)"),
+    "reference+dec": ({"norm": "l2", "latent_dim": 9, "latent_activation": "relu", "objective": "reconstruction",
+                       "dec": True}, "the reference autoencoder (9-dim) refined by the reference DEC"),
+    "l2+dec": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction", "dec": True},
+               "the same with a 12-dim latent"),
     "unet-all-1ep": ({"model": "unet", "unet_skips": "all", "epochs": 1, "objective": "reconstruction"},
-                     "the student study's U-Net (all skips), 1 epoch"),
+                     "the student study's U-Net (all skips), 1 epoch, log input, 12-dim linear latent"),
     "unet-no_full-1ep": ({"model": "unet", "unet_skips": "no_full", "epochs": 1, "objective": "reconstruction"},
                          "U-Net without the full-resolution skip, 1 epoch"),
     "unet-none-1ep": ({"model": "unet", "unet_skips": "none", "epochs": 1, "objective": "reconstruction"},
@@ -175,6 +179,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override the training epochs (CI uses 1)")
     ap.add_argument("--only", default=None, help="comma-separated: configuration names, pca, ceiling, oracle")
     ap.add_argument("--out", default="benchmarks/results/quality.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="update only the rows measured now in an existing --out, keeping the others")
     a = ap.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",")]
     only = set(a.only.split(",")) if a.only else None
@@ -208,12 +214,19 @@ def main(argv=None) -> int:
                 results.setdefault("ceiling: CNN trained with the labels", []).append(r)
                 print(f"seed {seed} supervised: NMI {r['nmi']:.3f} ARI {r['ari']:.3f} acc {r['accuracy']:.3f}",
                       flush=True)
-    table = {name: summary(v) for name, v in results.items()}
-    descriptions = {name: d for name, (_, d) in CONFIGS.items()}
-    doc = {"environment": describe("cpu"), "rows": a.rows, "seeds": seeds, "epochs_override": a.epochs,
-           "load_average_before": load_before, "load_average_after": os.getloadavg(),
-           "scored_on": "all rows (the ceiling: its held-out 30 %)", "descriptions": descriptions,
-           "results": table, "per_seed": results}
+    run_info = {"environment": describe("cpu"), "rows": a.rows, "seeds": seeds, "epochs_override": a.epochs,
+                "load_average_before": load_before, "load_average_after": os.getloadavg()}
+    doc = {**run_info, "scored_on": "all rows (the ceiling: its held-out 30 %)", "results": {}, "per_seed": {}}
+    if a.merge and os.path.exists(a.out):
+        with open(a.out) as fh:
+            doc = json.load(fh)
+        if (doc["rows"], doc["seeds"], doc["epochs_override"]) != (a.rows, seeds, a.epochs):
+            raise SystemExit(f"{a.out} was measured with other rows, seeds or epochs: cannot merge")
+        doc.setdefault("merged", []).append({**run_info, "rows_measured": sorted(results)})
+    doc["per_seed"].update(results)
+    doc["results"].update({name: summary(v) for name, v in results.items()})
+    doc["descriptions"] = {name: d for name, (_, d) in CONFIGS.items()}
+    table = doc["results"]
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
     with open(a.out, "w") as fh:
         json.dump(doc, fh, indent=2, default=float)
