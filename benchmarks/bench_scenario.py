@@ -90,6 +90,23 @@ def main(argv=None) -> int:
             tag = " (new in the second half)" if name == sc.LATE_CLASS else (" (glitch)" if name in sc.GLITCHES else "")
             print(f"  {name:>20}{tag}: {100 * v['flagged_unknown']:5.1f} % of {v['events']} flagged unknown",
                   flush=True)
+        # where the events of each class went: its main cluster, and how much of that cluster it makes up
+        with open(os.path.join(out, "labels.csv")) as fh:
+            pred = list(csv.DictReader(fh))
+        known = [r for r in pred if r["unknown"] == "0"]
+        cl = np.array([int(r["cluster"]) for r in known])
+        truth = np.array([r["true_class"] for r in known])
+        where = {}
+        for name in sorted(set(truth)):
+            j = int(np.bincount(cl[truth == name]).argmax())
+            where[name] = {"main_cluster": j, "share_of_class": float(np.mean(cl[truth == name] == j)),
+                           "share_of_cluster": float(np.mean(truth[cl == j] == name))}
+        res["first_half_predicts_second"]["where_classes_went"] = where
+        for name in sc.GLITCHES:
+            if name in where:
+                w = where[name]
+                print(f"  {name}: {100 * w['share_of_class']:.0f} % of its labelled events in cluster "
+                      f"{w['main_cluster']}, which it makes {100 * w['share_of_cluster']:.0f} % of", flush=True)
         for name in ("temporal.png", "map.png"):
             if os.path.exists(os.path.join(out, name)):
                 shutil.copy(os.path.join(out, name), os.path.join(a.out_dir, f"second-half-{name}"))
@@ -102,15 +119,21 @@ def main(argv=None) -> int:
         res["drivers_in_true_counts"] = {
             "icequake_vs_temperature_r": float(np.corrcoef(daily["icequake"], temp)[0, 1]),
             "swell_vs_tidal_range_r": float(np.corrcoef(daily["swell_low_frequency"], amp)[0, 1])}
-        with open(os.path.join(tmp, "run-k8", "labels.csv")) as fh:
-            rows = list(csv.DictReader(fh))
-        clusters = np.array([int(r["cluster"]) for r in rows])
-        # the cluster holding most swell events, and how its daily count follows the tide
-        swell_cluster = np.bincount(clusters[labels[[int(r["row"]) for r in rows]] ==
-                                             sc.CLASSES.index("swell_low_frequency")]).argmax()
-        found = np.bincount(day[[int(r["row"]) for r in rows]][clusters == swell_cluster], minlength=info["days"])
-        res["drivers_in_found_clusters"] = {"swell_cluster": int(swell_cluster),
-                                            "swell_cluster_vs_tidal_range_r": float(np.corrcoef(found, amp)[0, 1])}
+        # the cluster holding most events of a class, and how its daily count follows that class's driver
+        res["drivers_in_found_clusters"] = {}
+        for k in (8, n_classes):
+            with open(os.path.join(tmp, f"run-k{k}", "labels.csv")) as fh:
+                rows = list(csv.DictReader(fh))
+            clusters = np.array([int(r["cluster"]) for r in rows])
+            row_day = day[[int(r["row"]) for r in rows]]
+            row_truth = labels[[int(r["row"]) for r in rows]]
+            found = {}
+            for name, driver, series in (("icequake", "temperature", temp), ("swell_low_frequency", "tidal_range", amp)):
+                j = int(np.bincount(clusters[row_truth == sc.CLASSES.index(name)]).argmax())
+                count = np.bincount(row_day[clusters == j], minlength=info["days"])
+                found[f"{name}_cluster"] = j
+                found[f"{name}_cluster_vs_{driver}_r"] = float(np.corrcoef(count, series)[0, 1])
+            res["drivers_in_found_clusters"][f"K={k}"] = found
         print(f"drivers: {res['drivers_in_true_counts']}; found: {res['drivers_in_found_clusters']}", flush=True)
     res["seconds"] = time.perf_counter() - t0
     with open(os.path.join(a.out_dir, "scenario.json"), "w") as fh:

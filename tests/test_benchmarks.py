@@ -19,3 +19,35 @@ def test_bench_quality_runs_and_reports_mean_and_spread(tmp_path):
         s = doc["results"][name]
         assert len(s["nmi"]["per_seed"]) == 2 and 0 <= s["nmi"]["mean"] <= 1 and s["ari"]["sd"] >= 0
     assert "oracle: one Gaussian per class on the default's latents" in doc["results"]
+    # --merge re-measures some rows and keeps the others; a file of another size is refused
+    before = doc["results"]["default"]
+    cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "bench_quality.py"), "--rows", "240", "--seeds", "0,1",
+           "--epochs", "1", "--only", "reference", "--merge", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    merged = json.load(open(out))
+    assert merged["results"]["default"] == before and merged["merged"][0]["rows_measured"] == ["reference"]
+    assert len(merged["per_seed"]["reference"]) == 2
+    r = subprocess.run([*cmd[:3], "250", *cmd[4:]], capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert r.returncode != 0 and "cannot merge" in r.stderr
+
+
+def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
+    script = os.path.join(ROOT, "benchmarks", "bench_novelty.py")
+    r = subprocess.run([sys.executable, script, "--rows", "400", "--predict-rows", "300", "--epochs", "1",
+                        "--classes", "swell_low_frequency", "--out", str(tmp_path / "n.json")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (row,) = json.load(open(tmp_path / "n.json"))["results"]
+    assert row["held_out"] == "swell_low_frequency" and 0 <= row["false_alarms_at_1pct"] <= 1
+    assert row["false_alarms_at_1pct"] <= row["false_alarms_at_2pct"] <= row["false_alarms_at_5pct"]
+    script = os.path.join(ROOT, "benchmarks", "bench_scenario.py")
+    r = subprocess.run([sys.executable, script, "--rows", "600", "--epochs", "1", "--out-dir", str(tmp_path / "s")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.load(open(tmp_path / "s" / "scenario.json"))
+    assert set(doc["whole_timeline"]) == {"K=8", "K=12"} and doc["select_k"]["true_classes"] == 12
+    went = doc["first_half_predicts_second"]["where_classes_went"]
+    assert all(0 < w["share_of_class"] <= 1 for w in went.values())
+    assert "calving" in doc["first_half_predicts_second"]["unknown_by_class"]
+    assert (tmp_path / "s" / "second-half-temporal.png").exists()

@@ -146,3 +146,18 @@ def test_the_drivers_are_written_beside_the_file(tmp_path):
         assert len(rows) == sc.DAYS * 24 and rows[0]["time"] == sc.START.isoformat()
         series = read_overlay(str(path))
         assert len(series["times"]) == sc.DAYS * 24 and np.isfinite(series["values"]).all()
+        assert series["name"] == name  # d.h5.temperature.csv is drawn as "temperature"
+
+
+def test_a_driver_is_drawn_over_the_events_time_span_only():
+    import datetime as dt
+
+    from gpuclust.plots.figures import clip_overlay
+
+    times = [sc.START + dt.timedelta(hours=h) for h in range(sc.DAYS * 24)]
+    series = {"name": "tide", "times": times, "values": np.arange(len(times), dtype=float)}
+    lo, hi = sc.START + dt.timedelta(days=60), sc.START + dt.timedelta(days=61)
+    part = clip_overlay(series, lo, hi)
+    assert part["times"][0] == lo and part["times"][-1] == hi and len(part["values"]) == 25
+    assert part["values"][0] == 60 * 24
+    assert clip_overlay(series, lo.replace(year=2030), hi.replace(year=2030)) is None

@@ -7,6 +7,8 @@ import numpy as np
 
 from .style import palette, plt, save
 
+import matplotlib.dates as mdates  # noqa: E402  (after style, which selects the backend)
+
 
 def loss_figure(history: list[dict], path, title="Autoencoder training") -> None:
     """Training and validation loss per epoch (the reference's loss figures)."""
@@ -122,6 +124,14 @@ def confusion_figure(cm: np.ndarray, class_names, path, cluster_names=None) -> N
     save(fig, path)
 
 
+def clip_overlay(overlay: dict, lo, hi) -> dict | None:
+    """The part of a driver series {"name", "times", "values"} between lo and hi; None if nothing is left."""
+    inside = [i for i, t in enumerate(overlay["times"]) if lo <= t <= hi]
+    if not inside:
+        return None
+    return {**overlay, "times": [overlay["times"][i] for i in inside], "values": np.asarray(overlay["values"])[inside]}
+
+
 def temporal_figure(catalogue, labels, k: int, path, max_stations: int = 6, unknown=None, overlay=None) -> bool:
     """Class counts over time, one panel per station (the busiest few); False if the catalogue has no times.
 
@@ -151,6 +161,11 @@ def temporal_figure(catalogue, labels, k: int, path, max_stations: int = 6, unkn
     cols = palette(k) + (["#999999"] if unknown.any() else [])
     series = [f"cluster {j}" for j in range(k)] + (["unknown"] if unknown.any() else [])
     centres = [dt.date.fromordinal(int(b)) for b in bins[:-1]]
+    note = ""
+    if overlay is not None:  # drawn over the events' time span only (a driver file may cover far more)
+        name = overlay["name"]
+        overlay = clip_overlay(overlay, dt.datetime.fromordinal(int(bins[0])), dt.datetime.fromordinal(int(bins[-1])))
+        note = "" if overlay else f" ({name} has no values in this time span)"
     for ax, st in zip(axes[:, 0], top):
         m = stations == st
         stack = [np.histogram(days[m & (labels == j) & ~unknown], bins)[0] for j in range(k)]
@@ -164,8 +179,11 @@ def temporal_figure(catalogue, labels, k: int, path, max_stations: int = 6, unkn
             tw.set_ylabel(overlay["name"], fontsize=8)
             tw.tick_params(labelsize=7)
     axes[0, 0].legend(ncol=min(len(series), 9), fontsize=7, loc="upper left", bbox_to_anchor=(0, 1.5))
+    locator = mdates.AutoDateLocator()
+    axes[-1, 0].xaxis.set_major_locator(locator)
+    axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes[-1, 0].set_xlabel("date")
     fig.suptitle("Events per cluster over time, by station"
-                 + (f", with {overlay['name']} (black line)" if overlay is not None else ""), y=1.02)
+                 + (f", with {overlay['name']} (black line)" if overlay is not None else note), y=1.02)
     save(fig, path)
     return True
