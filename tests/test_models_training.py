@@ -188,15 +188,21 @@ def test_latents_hand_off_to_cupy_without_a_copy():
     assert float(arr[0, 0]) == 7.0
 
 
-def test_a_linear_latent_has_no_dead_units_after_training(synth_file, tmp_path):
-    """The reference's final ReLU leaves latent units stuck at zero; a linear latent layer cannot."""
+def linear_ae_trained_two_epochs(synth_file, out_dir):
+    """A linear-latent autoencoder trained 2 epochs on log input, with its training and validation sources."""
     sf = open_spectrograms(synth_file)
     sp = make_splits(np.arange(sf.n_rows), (0.7, 0.2, 0.1), seed=0)
     tr, va = InMemory(sf, sp.train, "log", "cpu"), InMemory(sf, sp.val, "log", "cpu")
     torch.manual_seed(0)
     model = AutoEncoder(latent_activation="linear")
     assert not any(isinstance(m, torch.nn.ReLU) for m in model.to_latent)
-    train_autoencoder(model, tr, va, TrainConfig(epochs=2, quiet=True), tmp_path)
+    train_autoencoder(model, tr, va, TrainConfig(epochs=2, quiet=True), out_dir)
+    return model, tr, va
+
+
+def test_a_linear_latent_has_no_dead_units_after_training(synth_file, tmp_path):
+    """The reference's final ReLU leaves latent units stuck at zero; a linear latent layer cannot."""
+    model, tr, _ = linear_ae_trained_two_epochs(synth_file, tmp_path)
     z = torch.cat([model.encode(x).detach() for _, x in tr.batches(256, False)])
     assert (z.std(dim=0) > 1e-4).all() and (z < 0).any()
 
@@ -204,12 +210,7 @@ def test_a_linear_latent_has_no_dead_units_after_training(synth_file, tmp_path):
 def test_the_mixture_objective_trains_and_tightens_the_clusters(synth_file, tmp_path):
     from gpuclust.training.mixture import refine
 
-    sf = open_spectrograms(synth_file)
-    sp = make_splits(np.arange(sf.n_rows), (0.7, 0.2, 0.1), seed=0)
-    tr, va = InMemory(sf, sp.train, "log", "cpu"), InMemory(sf, sp.val, "log", "cpu")
-    torch.manual_seed(0)
-    model = AutoEncoder(latent_activation="linear")
-    train_autoencoder(model, tr, va, TrainConfig(epochs=2, quiet=True), tmp_path)
+    model, tr, va = linear_ae_trained_two_epochs(synth_file, tmp_path)
     hist = refine(model, tr, 8, "cpu", epochs=3, gamma=10.0, seed=0, n_init=2, out_dir=tmp_path, quiet=True)
     assert len(hist) == 4 and all(np.isfinite(h["reconstruction"]) for h in hist[1:])
     assert hist[-1]["kl"] < hist[1]["kl"]  # the clustering loss falls
