@@ -264,5 +264,5 @@ def read_overlay(path: str):
         raise GpuclustError(f"{path}: not a CSV of time,value rows with ISO times ({type(e).__name__}: {e})")
     if not times:
         raise GpuclustError(f"{path}: no time,value rows")
-    name = os.path.splitext(os.path.basename(path))[0].rsplit(".", 1)[-1]  # data.h5.temperature.csv: temperature
+    name = os.path.splitext(os.path.basename(path))[0].split(".h5.")[-1]  # data.h5.temperature.csv: temperature
     return {"name": name, "times": times, "values": np.asarray(values, dtype=np.float64)}
