@@ -32,7 +32,7 @@ import numpy as np
 
 CONFIGS = {
     # name: (RunConfig overrides, description)
-    "default": ({}, "gpuclust run as shipped"),
+    "default": ({}, "gpuclust run as shipped (the ladder below, + log-aligned input)"),
     "reference": ({"norm": "l2", "latent_dim": 9, "latent_activation": "relu", "objective": "reconstruction"},
                   "the reference (examples/reference.toml): L2 input, 9-dim ReLU latent, reconstruction only"),
     "l2": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction"},
@@ -42,16 +42,19 @@ CONFIGS = {
     "log+linear": ({"norm": "log", "latent_activation": "linear", "objective": "reconstruction"},
                    "+ linear latent (log input, 12 dims, reconstruction)"),
     "log+linear+mixture": ({"norm": "log", "latent_activation": "linear", "objective": "mixture"},
-                           "+ refined with the mixture as objective (= the default)"),
+                           "+ refined with the mixture as objective (the default before log-aligned input)"),
     "reference+dec": ({"norm": "l2", "latent_dim": 9, "latent_activation": "relu", "objective": "reconstruction",
                        "dec": True}, "the reference autoencoder (9-dim) refined by the reference DEC"),
     "l2+dec": ({"norm": "l2", "latent_activation": "relu", "objective": "reconstruction", "dec": True},
                "the same with a 12-dim latent"),
     "default+refine6": ({"refine_epochs": 6}, "the default with twice the refinement epochs"),
-    "default+gamma20": ({"refine_gamma": 20.0}, "the default with twice the refinement weight"),
-    "default+ninit16": ({"n_init": 16}, "the default with 16 mixture initialisations instead of 4"),
+    "default+refine10": ({"refine_epochs": 10}, "the default with 10 refinement epochs"),
+    "log+mixture+gamma20": ({"norm": "log", "refine_gamma": 20.0},
+                            "the default before log-aligned input, with twice the refinement weight"),
+    "log+mixture+ninit16": ({"norm": "log", "n_init": 16},
+                            "the default before log-aligned input, with 16 mixture initialisations instead of 4"),
     "unet-all-1ep": ({"model": "unet", "unet_skips": "all", "epochs": 1, "objective": "reconstruction"},
-                     "the student study's U-Net (all skips), 1 epoch, log input, 12-dim linear latent"),
+                     "the student study's U-Net (all skips), 1 epoch, log-aligned input, 12-dim linear latent"),
     "unet-no_full-1ep": ({"model": "unet", "unet_skips": "no_full", "epochs": 1, "objective": "reconstruction"},
                          "U-Net without the full-resolution skip, 1 epoch"),
     "unet-none-1ep": ({"model": "unet", "unet_skips": "none", "epochs": 1, "objective": "reconstruction"},
@@ -97,7 +100,7 @@ def pca_baseline(data: str, seed: int, norm: str, dims: int, n_init: int) -> dic
 
 
 def supervised_ceiling(data: str, seed: int, epochs: int = 25) -> dict:
-    """A small CNN trained with the labels on 70 % of the rows (log input), scored on the other 30 %."""
+    """A small CNN trained with the labels on 70 % of the rows (the default's input), scored on the other 30 %."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -105,11 +108,12 @@ def supervised_ceiling(data: str, seed: int, epochs: int = 25) -> dict:
     from gpuclust.clustering.metrics import external_metrics
     from gpuclust.data.loader import load_rows, usable_rows
     from gpuclust.data.spectrograms import open_spectrograms
+    from gpuclust.pipeline.config import RunConfig
 
     t = time.perf_counter()
     with open_spectrograms(data) as sf:
         rows, _ = usable_rows(sf)
-        x = torch.from_numpy(load_rows(sf, rows, "log")).unsqueeze(1)
+        x = torch.from_numpy(load_rows(sf, rows, RunConfig().norm)).unsqueeze(1)
         y = torch.from_numpy(np.asarray(sf.labels(rows), np.int64))
     x = F.avg_pool2d(x, 2)
     x = (x - x.mean()) / x.std()
@@ -206,7 +210,7 @@ def main(argv=None) -> int:
                     q = oracle_qda(out)
                     results.setdefault("oracle: one Gaussian per class on the default's latents", []).append(q)
             if not only or "pca" in only:
-                for norm in ("l2", "log"):
+                for norm in ("l2", "log", "log-aligned"):
                     for dims in (9, 16):
                         r = pca_baseline(data, seed, norm, dims, n_init)
                         results.setdefault(f"PCA-{dims} of {norm} + mixture", []).append(r)

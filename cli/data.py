@@ -126,8 +126,8 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
 @data_options
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="latents.h5", show_default=True,
               help="Latent file to write (HDF5: latent, row, truth).")
-@click.option("--norm", type=click.Choice(["l2", "maxabs", "none"]), default="l2", show_default=True,
-              help="Must match the normalisation used in training.")
+@click.option("--norm", type=click.Choice(["log-aligned", "log", "l2", "maxabs", "none"]), default=None,
+              help="The normalisation used in training [read from the checkpoint's run directory].")
 @click.option("--bad-rows", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)
 @device_option
@@ -146,6 +146,7 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
     from gpuclust.latents.handoff import to_array
     from gpuclust.training.checkpoint import load_model
 
+    norm = norm or training_norm(checkpoint)
     backend = resolve_backend(device)
     model, _ = load_model(checkpoint, backend.device)
     with open_spectrograms(path, group, dataset, freqs_dataset, times_dataset, labels_dataset) as sf:
@@ -158,5 +159,20 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
         host = to_array(z)
         host = host.get() if hasattr(host, "get") else host
         save_latents(out, Latents(host, rows, sf.labels(rows), {"checkpoint": os.path.abspath(checkpoint)}))
-    click.echo(f"wrote {len(rows)} latents of {host.shape[1]} dims to {out}"
+    click.echo(f"wrote {len(rows)} latents of {host.shape[1]} dims to {out} (--norm {norm})"
                + (f" ({n_bad} bad rows skipped)" if n_bad else ""))
+
+
+def training_norm(checkpoint: str) -> str:
+    """The normalisation of the run a checkpoint belongs to (RUN/checkpoints/x.pt: RUN/config.json)."""
+    import json
+
+    from gpuclust.errors import GpuclustError
+
+    cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.json")
+    try:
+        with open(cfg) as fh:
+            return json.load(fh)["norm"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise GpuclustError(f"{checkpoint}: not inside a run directory with a config.json; "
+                            "say which normalisation it was trained with: --norm")

@@ -15,8 +15,9 @@ DATA_OPTIONS = [
     ("--times-dataset", "times_dataset", str, "Plain layout: dataset holding the time vector (s)."),
     ("--labels-dataset", "labels_dataset", str, "Plain layout: ground-truth labels dataset, if any."),
     ("--synth-rows", "synth_rows", click.IntRange(16, 427_798), "Size of the built-in synthetic dataset [6000]."),
-    ("--norm", "norm", click.Choice(["log", "l2", "maxabs", "none"]),
-     "Per-spectrogram normalisation: log (log power, the event's mean level removed) or the reference's l2 [log]."),
+    ("--norm", "norm", click.Choice(["log-aligned", "log", "l2", "maxabs", "none"]),
+     "Per-spectrogram normalisation: log (log power, the event's mean level removed), log-aligned (log, and "
+     "the event's energy centroid shifted to the middle of the window) or the reference's l2 [log-aligned]."),
     ("--bad-rows", "bad_rows", click.Choice(["skip", "refuse"]),
      "Rows with NaN/inf or no energy at all: skip and count, or refuse [skip]."),
     ("--seed", "seed", int, "Seed for splits, initialisation and sampling [0]."),

@@ -107,3 +107,17 @@ def test_select_k_on_torch_equals_numpy(blobs):
     res = sweep(torch.asarray(blobs[:600]), range(4, 8), seed=0, n_refs=2)
     assert res["suggestion"] == ref["suggestion"]
     np.testing.assert_allclose([r["bic"] for r in res["rows"]], [r["bic"] for r in ref["rows"]], rtol=1e-9)
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_normalisations_equal_numpy_in_any_namespace(lib):
+    from gpuclust.data.normalise import NORMALISATIONS, normalise
+
+    rng = np.random.default_rng(4)
+    x = rng.random((5, 6, 20)).astype(np.float32)
+    x[np.arange(5), :, rng.integers(0, 20, 5)] *= 300  # events anywhere in the window
+    x[4] = 0  # an all-zero row stays finite everywhere
+    for method in NORMALISATIONS:
+        out = normalise(LIBRARIES[lib](x), method)
+        assert namespace(out)[0] is namespace(LIBRARIES[lib](x))[0], method
+        np.testing.assert_allclose(to_numpy(out), normalise(x, method), rtol=1e-5, atol=1e-5, err_msg=method)

@@ -129,6 +129,34 @@ def test_log_normalisation_values_floor_and_zero_rows():
     np.testing.assert_allclose(np.linalg.norm(normalise(huge, "l2").reshape(4, -1), axis=1), 1, rtol=1e-5)
 
 
+
+def test_log_aligned_puts_each_event_in_the_middle_of_the_window():
+    rng = np.random.default_rng(3)
+    floor = (1 + 0.01 * rng.random((6, 20))).astype(np.float32)  # a noise floor with no event
+    event = np.outer([1, 5, 9, 5, 1, 1], [1e3, 4e2, 1e2, 3e1, 1e1]).astype(np.float32)  # impulsive, decaying
+    early, late = floor.copy(), floor.copy()
+    early[:, 2:7] += event
+    late[:, 11:16] += event
+    out = normalise(np.stack([early, late, floor, np.ones_like(floor)]), "log-aligned")
+    plain = normalise(np.stack([early, late, floor, np.ones_like(floor)]), "log")
+    # the same event early or late in the window comes out in the same place, with the same values
+    np.testing.assert_allclose(out[0][:, 7:13], out[1][:, 7:13], atol=1e-2)
+    # early: shifted later by 10 - centroid; the columns shifted in are each frequency's median level
+    centroid_col = np.argmax(out[0].mean(axis=0))
+    shift = int(np.flatnonzero(np.all(np.isclose(out[0], plain[0][:, :1]), axis=0))[0])  # where column 0 went
+    assert 0 < shift and 8 <= centroid_col <= 10
+    np.testing.assert_array_equal(out[0][:, shift:], plain[0][:, :20 - shift])
+    median = np.sort(plain[0], axis=1)[:, 10:11]
+    np.testing.assert_array_equal(out[0][:, :shift], np.broadcast_to(median, (6, shift)))
+    # late: shifted earlier, nothing wrapped round from the start of the window
+    assert np.all(np.isclose(out[1][:, -2:], np.sort(plain[1], axis=1)[:, 10:11]))
+    assert not np.isclose(out[1][:, -3:], np.sort(plain[1], axis=1)[:, 10:11]).all()
+    # a flat or constant spectrogram has no event to centre: unchanged, finite
+    np.testing.assert_array_equal(out[3], plain[3])
+    assert np.isfinite(out).all() and out.dtype == np.float32
+    assert normalise(np.zeros((0, 6, 20), np.float32), "log-aligned").shape == (0, 6, 20)
+
+
 def test_splits_reproducible_disjoint_and_keep_row_indices():
     rows = np.arange(0, 1000, 3)  # original file rows, e.g. after dropping bad ones
     a, b = make_splits(rows, (0.7, 0.2, 0.1), seed=5), make_splits(rows, (0.7, 0.2, 0.1), seed=5)

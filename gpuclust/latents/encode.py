@@ -5,11 +5,12 @@ import numpy as np
 import torch
 
 from ..data.loader import iter_batches
+from ..data.normalise import DEFAULT
 from ..data.spectrograms import SpectrogramFile
 
 
 @torch.no_grad()
-def encode_rows(model, sf: SpectrogramFile, rows, norm: str = "l2", device: str = "cpu", batch_size: int = 1024,
+def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu", batch_size: int = 1024,
                 progress=None) -> torch.Tensor:
     """Latents (len(rows), D) on `device`, in the order of the sorted rows."""
     model.eval()

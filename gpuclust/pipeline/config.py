@@ -18,7 +18,7 @@ class RunConfig:
     times_dataset: str | None = None
     labels_dataset: str | None = None
     synth_rows: int = 6000
-    norm: str = "log"  # the reference: "l2"
+    norm: str = "log-aligned"  # the reference: "l2"
     bad_rows: str = "skip"
     split: list = field(default_factory=lambda: [0.7, 0.2, 0.1])
     # encoder
@@ -63,7 +63,7 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Types and values of every option, checked before any work (a config file can hold anything)."""
         self._coerce_types()
-        choices = {"norm": ("log", "l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"),
+        choices = {"norm": ("log-aligned", "log", "l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"),
                    "model": ("ae", "unet"), "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
                    "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda"),
                    "objective": OBJECTIVES, "latent_activation": ("linear", "relu"), "format": ("csv", "quakeml"), "fit_on": ("all", "train")}
