@@ -33,25 +33,23 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
 
     from gpuclust.distributed.client import connect, disconnect
 
-    from gpuclust.atomic import DirLock, ensure_writable_dir
+    from gpuclust.atomic import output_dir
 
     lat = load_latents(latents)
     backend = resolve_backend(device)
-    ensure_writable_dir(out, "--out")
-    lock = DirLock(out)
-    client = connect(dask, dask_workers)
-    try:
-        fit = None
-        if client is not None:
-            from gpuclust.distributed import fit_dask
+    with output_dir(out):
+        client = connect(dask, dask_workers)
+        try:
+            fit = None
+            if client is not None:
+                from gpuclust.distributed import fit_dask
 
-            fit = fit_dask(client)
-        _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
-                                                n_init, fit=fit)
-        write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
-    finally:
-        disconnect(client)
-        lock.release()
+                fit = fit_dask(client)
+            _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
+                                                    n_init, fit=fit)
+            write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
+        finally:
+            disconnect(client)
     sil = metrics.get("silhouette")
     click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette "
                + (f"{sil:.3f}" if sil == sil and sil is not None else "unavailable")
@@ -82,7 +80,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     from gpuclust.latents import load_latents
     from gpuclust.plots.figures import k_selection_figure
 
-    from gpuclust.atomic import ensure_writable_dir
+    from gpuclust.atomic import output_dir
     from gpuclust.clustering.validation import check_latents
 
     if k_max <= k_min:
@@ -94,12 +92,12 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     if len(lat.z) <= k_max:
         raise GpuclustError(f"{latents}: {len(lat.z)} latents are too few to try K up to {k_max}; "
                             f"use --k-max {max(2, len(lat.z) - 1)} or more data")
-    ensure_writable_dir(out, "--out")
-    ks = list(range(k_min, k_max + 1))
-    with tqdm(total=len(ks), desc="select-k", disable=None) as bar:
-        res = sweep(x, ks, methods, seed=seed, progress=bar.update)
-    write_json(os.path.join(out, "k_selection.json"), res)
-    k_selection_figure(res, os.path.join(out, "k_selection.png"))
+    with output_dir(out):
+        ks = list(range(k_min, k_max + 1))
+        with tqdm(total=len(ks), desc="select-k", disable=None) as bar:
+            res = sweep(x, ks, methods, seed=seed, progress=bar.update)
+        write_json(os.path.join(out, "k_selection.json"), res)
+        k_selection_figure(res, os.path.join(out, "k_selection.png"))
     for m, s in res["suggestion"].items():
         click.echo(f"{m}: suggested K = {s['k']} ({s['why']})")
     click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")
@@ -135,7 +133,7 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
     from gpuclust.latents import load_latents
     from gpuclust.plots.figures import tsne_figure
 
-    from gpuclust.atomic import ensure_writable_dir
+    from gpuclust.atomic import output_dir
     from gpuclust.clustering.validation import check_latents
     from gpuclust.errors import GpuclustError
 
@@ -145,27 +143,27 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
     by_row = None
     if labels:
         by_row = read_cluster_labels(labels)
-    ensure_writable_dir(out, "--out")
-    cap = max_points or (DEFAULT_MAX_POINTS_CPU if backend.device == "cpu" else 100_000)
-    idx = subsample(len(lat.z), cap, seed)
-    if len(idx) < len(lat.z):
-        click.echo(f"embedding a seeded sample of {len(idx)} of {len(lat.z)} points (--max-points to change)")
-    if backend.device == "cpu" and len(idx) > 10_000:
-        click.echo(f"note: openTSNE on CPU takes about 30 s per 10,000 points on 2 cores; {len(idx)} points "
-                   "will take several minutes")
-    t = time.perf_counter()
-    xy = run_tsne(lat.z[idx], backend.device, seed, perplexity, learning_rate, early_exaggeration)
-    lab = np.zeros(len(idx), dtype=int)
-    if by_row is not None:
-        missing = [int(r) for r in lat.rows[idx] if int(r) not in by_row]
-        if len(missing) == len(idx):
-            raise GpuclustError(f"{labels}: none of its rows are rows of {latents}; are they from the same run?")
-        lab = np.array([by_row.get(int(r), -1) for r in lat.rows[idx]])
-    with atomic_path(os.path.join(out, "tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["row", "x", "y", "cluster"])
-        w.writerows([int(r), f"{a:.4f}", f"{b:.4f}", int(c)] for r, (a, b), c in zip(lat.rows[idx], xy, lab))
-    tsne_figure(xy, lab, max(int(lab.max()) + 1, 1), os.path.join(out, "tsne.png"))
+    with output_dir(out):
+        cap = max_points or (DEFAULT_MAX_POINTS_CPU if backend.device == "cpu" else 100_000)
+        idx = subsample(len(lat.z), cap, seed)
+        if len(idx) < len(lat.z):
+            click.echo(f"embedding a seeded sample of {len(idx)} of {len(lat.z)} points (--max-points to change)")
+        if backend.device == "cpu" and len(idx) > 10_000:
+            click.echo(f"note: openTSNE on CPU takes about 30 s per 10,000 points on 2 cores; {len(idx)} points "
+                       "will take several minutes")
+        t = time.perf_counter()
+        xy = run_tsne(lat.z[idx], backend.device, seed, perplexity, learning_rate, early_exaggeration)
+        lab = np.zeros(len(idx), dtype=int)
+        if by_row is not None:
+            missing = [int(r) for r in lat.rows[idx] if int(r) not in by_row]
+            if len(missing) == len(idx):
+                raise GpuclustError(f"{labels}: none of its rows are rows of {latents}; are they from the same run?")
+            lab = np.array([by_row.get(int(r), -1) for r in lat.rows[idx]])
+        with atomic_path(os.path.join(out, "tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["row", "x", "y", "cluster"])
+            w.writerows([int(r), f"{a:.4f}", f"{b:.4f}", int(c)] for r, (a, b), c in zip(lat.rows[idx], xy, lab))
+        tsne_figure(xy, lab, max(int(lab.max()) + 1, 1), os.path.join(out, "tsne.png"))
     click.echo(f"t-SNE of {len(idx)} points in {time.perf_counter() - t:.1f} s ({backend.device}); "
                f"wrote {out}/tsne.csv and {out}/tsne.png")
 
@@ -199,7 +197,7 @@ def bench(sizes, k, dims, iters, repeats, tsne_size, out):
     from gpuclust.bench import bench_figure, run_bench, table
     from gpuclust.errors import GpuclustError
 
-    from gpuclust.atomic import ensure_writable_dir
+    from gpuclust.atomic import output_dir
 
     try:
         ns = [int(s) for s in sizes.split(",") if s.strip()]
@@ -207,10 +205,10 @@ def bench(sizes, k, dims, iters, repeats, tsne_size, out):
         raise GpuclustError(f"--sizes must be comma-separated integers, got {sizes!r}")
     if not ns or min(ns) < 2 * k:
         raise GpuclustError(f"--sizes must be at least 2 x K = {2 * k} each")
-    ensure_writable_dir(out, "--out")
-    res = run_bench(ns, k, dims, iters, repeats, tsne_size, progress=lambda m: click.echo(m, err=True))
-    write_json(os.path.join(out, "bench.json"), res)
-    bench_figure(res, os.path.join(out, "bench.png"))
+    with output_dir(out):
+        res = run_bench(ns, k, dims, iters, repeats, tsne_size, progress=lambda m: click.echo(m, err=True))
+        write_json(os.path.join(out, "bench.json"), res)
+        bench_figure(res, os.path.join(out, "bench.png"))
     click.echo(table(res))
     click.echo(f"wrote {out}/bench.json and {out}/bench.png")
 

@@ -137,8 +137,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def ensure_writable_dir(path: str, option: str = "output") -> None:
-    """Create `path` if needed and check that files can be written there: before any work, not after it."""
+def ensure_writable_dir(path: str, option: str = "output") -> bool:
+    """Create `path` if needed and check that files can be written there: before any work, not after it.
+
+    Returns True when the directory was created here (see `output_dir`)."""
+    created = not os.path.isdir(path)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
@@ -154,6 +157,25 @@ def ensure_writable_dir(path: str, option: str = "output") -> None:
     finally:
         if os.path.exists(probe):
             os.remove(probe)
+    return created
+
+
+@contextlib.contextmanager
+def output_dir(path: str, option: str = "--out"):
+    """A command's output directory: checked to take files (created if needed) and locked while in use.
+
+    If the command fails (on its input, say), a directory this call created is removed again when
+    nothing was written in it: a failed command leaves nothing behind.
+    """
+    created = ensure_writable_dir(path, option)
+    try:
+        with DirLock(path):
+            yield path
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only if empty
+        raise
 
 
 def ensure_writable_file(path: str, option: str = "output") -> None:

@@ -290,3 +290,18 @@ def test_the_real_file_case_every_usable_row_gets_a_label(tmp_path):
         assert len(sp.train) + len(sp.val) + len(sp.test) == n
         assert np.array_equal(np.sort(np.concatenate(list(sp.as_dict().values()))), np.arange(n))
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_commands_that_fail_after_checking_their_output_leave_no_directory_behind(small, tmp_path):
+    """cluster with more clusters than latents, tsne with labels of other rows: the --out they made is gone."""
+    assert_user_error(invoke("cluster", small / "lat.h5", "-k", "301", "-o", tmp_path / "c", "--device", "cpu"),
+                      "301")
+    assert not (tmp_path / "c").exists()
+    other = tmp_path / "labels.csv"
+    other.write_text("row,cluster\n100000,0\n100001,1\n")
+    assert_user_error(invoke("tsne", small / "lat.h5", "--labels", other, "-o", tmp_path / "t", "--device", "cpu"),
+                      "none of its rows")
+    assert not (tmp_path / "t").exists()
+    (tmp_path / "kept").mkdir()  # a directory the user made stays, even when the command fails
+    assert_user_error(invoke("cluster", small / "lat.h5", "-k", "301", "-o", tmp_path / "kept", "--device", "cpu"))
+    assert (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir())

@@ -197,7 +197,7 @@ def test_predict_refuses_what_it_cannot_label(trained, tmp_path, case):
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     for w in words:
         assert w in r.output, r.output
-    assert not os.path.exists(tmp_path / "p" / "labels.csv")
+    assert not os.path.exists(tmp_path / "p")  # the directory it made is gone again: nothing left behind
 
 
 def test_predict_on_dask_labels_partitions_on_the_workers(trained, tmp_path):

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from ..atomic import DirLock, ensure_writable_dir, write_json
+from ..atomic import output_dir, write_json
 from ..backend import Backend, to_numpy
 from ..clustering import novelty
 from ..clustering.api import write_labels
@@ -34,8 +34,7 @@ def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt
         raise GpuclustError(f"unknown --format {fmt!r}: use csv or quakeml")
     limit = model.threshold(percentile)
     drivers = read_overlay(overlay) if overlay else None
-    ensure_writable_dir(out, "--out")
-    with DirLock(out):
+    with output_dir(out):
         data_path = _spectrogram_file(model, inputs, out, log)
         opts = {**{k: model.meta["data"].get(k) for k in ("group", "dataset", "freqs_dataset", "times_dataset")},
                 **(data_options or {})}
