@@ -141,10 +141,16 @@ def test_nan_loss_stops_with_epoch_and_keeps_last_good_checkpoint(synth_file, tm
 def test_dec_lowers_kl_on_a_toy_problem(synth_file, tmp_path):
     torch.manual_seed(0)
     _, _, tr, _ = sources(synth_file)
-    ae = AutoEncoder()
+    ae = AutoEncoder(latent_activation="linear")  # a ReLU latent can be all dead after one epoch: Q uniform = P
     from gpuclust.training.trainer import train_autoencoder as t
 
     t(ae, tr, tr, TrainConfig(epochs=1, quiet=True), tmp_path)
+    # Latents of unit spread: spread far apart (how far depends on the thread count), every q is one-hot,
+    # equal to its target, and KL is 0 before DEC starts.
+    with torch.no_grad():
+        z = torch.cat([ae.encode(x) for _, x in tr.batches(256, False)])
+        ae.to_latent[1].weight /= z.std()
+        ae.to_latent[1].bias /= z.std()
     z = torch.cat([ae.encode(x).detach() for _, x in tr.batches(256, False)])
     centres = z[torch.randperm(len(z))[:4]]
     dec = DEC(ae, centres)
