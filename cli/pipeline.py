@@ -27,7 +27,9 @@ TRAIN_OPTIONS = [
     ("--objective", "objective", click.Choice(["reconstruction", "mixture"]),
      "Encoder objective: reconstruction only, or then refined with the clustering mixture as its objective "
      "(IDEC-style) [mixture]."),
-    ("--refine-epochs", "refine_epochs", click.IntRange(1), "Epochs of the mixture refinement [3]."),
+    ("--refine-epochs", "refine_epochs", click.IntRange(1), "Epochs of the mixture refinement [10]."),
+    ("--refine-gamma", "refine_gamma", click.FloatRange(0, min_open=True),
+     "Weight of the mixture term in the refinement, relative to the reconstruction error [20]."),
     ("--latent-dim", "latent_dim", click.IntRange(1), "Latent dimensions [12; the reference: 9]."),
     ("--latent-activation", "latent_activation", click.Choice(["linear", "relu"]),
      "Last encoder layer: linear (no dead latent units) or the reference's ReLU [linear]."),

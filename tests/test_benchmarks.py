@@ -15,7 +15,8 @@ def test_bench_quality_runs_and_reports_mean_and_spread(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.load(open(out))
     assert doc["seeds"] == [0, 1] and doc["scored_on"].startswith("all rows")
-    for name in ("default", "reference", "PCA-9 of log + mixture", "ceiling: CNN trained with the labels"):
+    ceilings = [f"ceiling: CNN trained with the labels, {norm} input" for norm in ("log", "log-aligned")]
+    for name in ("default", "reference", "PCA-9 of log + mixture", "PCA-16 of log-aligned + mixture", *ceilings):
         s = doc["results"][name]
         assert len(s["nmi"]["per_seed"]) == 2 and 0 <= s["nmi"]["mean"] <= 1 and s["ari"]["sd"] >= 0
     assert "oracle: one Gaussian per class on the default's latents" in doc["results"]

@@ -26,8 +26,8 @@ class RunConfig:
     latent_dim: int = 12  # the reference: 9
     latent_activation: str = "linear"  # the reference: "relu" (its units can die: stuck at zero)
     objective: str = "mixture"  # refined with the mixture as clustering objective; the reference: "reconstruction"
-    refine_epochs: int = 3
-    refine_gamma: float = 10.0
+    refine_epochs: int = 10
+    refine_gamma: float = 20.0
     unet_skips: str = "all"
     epochs: int = 30
     batch_size: int = 64
