@@ -18,7 +18,7 @@ from gpuclust_cli.commands import cli
 from tests.conftest import make_ris_file
 
 TINY = ["--epochs", "1", "--k", "2", "--tsne-max-points", "50", "--n-init", "1", "--batch-size", "32",
-        "--device", "cpu", "-q"]
+        "--refine-epochs", "2", "--device", "cpu", "-q"]
 
 
 def invoke(*args):

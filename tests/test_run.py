@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from gpuclust_cli.commands import cli
 
 TINY = ["--synth-rows", "400", "--epochs", "2", "--k", "4", "--tsne-max-points", "200", "--n-init", "1",
-        "--batch-size", "32", "--device", "cpu", "-q"]
+        "--batch-size", "32", "--refine-epochs", "2", "--device", "cpu", "-q"]
 
 
 @pytest.fixture(scope="module", autouse=True)
