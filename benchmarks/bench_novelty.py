@@ -7,6 +7,8 @@ of the known classes' events flagged (false alarms), at the run's default thresh
 training events' log-likelihood) and at 2 and 5 %.
 
     python benchmarks/bench_novelty.py [--rows 6000] [--predict-rows 3000] [--classes all] [--out ...]
+    python benchmarks/bench_novelty.py --classes swell_low_frequency --set refine_epochs=3 --set refine_gamma=10 \
+        --out novelty-r3.json      # the same with run options other than the defaults
 """
 from __future__ import annotations
 
@@ -36,8 +38,16 @@ def main(argv=None) -> int:
     ap.add_argument("--predict-rows", type=int, default=3000)
     ap.add_argument("--classes", default="all", help="comma-separated class names, or all")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="a run option other than its default (the config-file name, e.g. refine_epochs=3); repeatable")
     ap.add_argument("--out", default="benchmarks/results/novelty.json")
     a = ap.parse_args(argv)
+    overrides = {}
+    for item in a.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set needs OPTION=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()  # typed and checked by the run configuration
     held_out = CLASS_NAMES if a.classes == "all" else a.classes.split(",")
     backend = resolve_backend("cpu")
     rows = []
@@ -51,7 +61,7 @@ def main(argv=None) -> int:
             c = CLASS_NAMES.index(name)
             seen = os.path.join(tmp, f"without-{name}.h5")
             write_subset(full, seen, np.flatnonzero(labels != c))
-            opts = {"quiet": True, "device": "cpu", "seed": 0}
+            opts = {"quiet": True, "device": "cpu", "seed": 0, **overrides}
             if a.epochs:
                 opts["epochs"] = a.epochs
             t = time.perf_counter()
@@ -75,7 +85,7 @@ def main(argv=None) -> int:
             print(f"{name:>20}: flagged {100 * row['detected_at_1pct']:5.1f} % of its events, "
                   f"{100 * row['false_alarms_at_1pct']:4.1f} % of the known classes' (threshold 1 %); at 5 %: "
                   f"{100 * row['detected_at_5pct']:5.1f} % vs {100 * row['false_alarms_at_5pct']:4.1f} %", flush=True)
-    doc = {"environment": describe("cpu"), "rows": a.rows, "predict_rows": a.predict_rows,
+    doc = {"environment": describe("cpu"), "rows": a.rows, "predict_rows": a.predict_rows, "run_options": overrides,
            "protocol": __doc__.strip().splitlines()[0], "results": rows}
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
     with open(a.out, "w") as fh:
