@@ -6,7 +6,7 @@ import os
 import click
 
 from .main import cli, friendly
-from .options import data_options, device_option, existing_file
+from .options import NORMALISATIONS, data_options, device_option, existing_file
 
 
 @cli.command(short_help="Write the synthetic benchmark (or a deployment scenario) with ground truth.")
@@ -126,7 +126,7 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
 @data_options
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="latents.h5", show_default=True,
               help="Latent file to write (HDF5: latent, row, truth).")
-@click.option("--norm", type=click.Choice(["log-aligned", "log", "l2", "maxabs", "none"]), default=None,
+@click.option("--norm", type=click.Choice(NORMALISATIONS), default=None,
               help="The normalisation used in training [read from the checkpoint's run directory].")
 @click.option("--bad-rows", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)

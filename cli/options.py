@@ -4,6 +4,9 @@ from __future__ import annotations
 import click
 
 existing_file = click.Path(dir_okay=False)  # existence is checked by the library, with one-line errors
+# gpuclust.data.normalise.NORMALISATIONS, spelled out so that the CLI starts without importing NumPy (a test
+# keeps the two equal)
+NORMALISATIONS = ("log-aligned", "log", "l2", "maxabs", "none")
 
 
 def data_options(fn):

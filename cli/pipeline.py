@@ -6,6 +6,7 @@ import os
 import click
 
 from .main import cli, friendly
+from .options import NORMALISATIONS
 
 # (flag, config key, type, help). None as a default means "not given", so a config file can supply it.
 DATA_OPTIONS = [
@@ -15,7 +16,7 @@ DATA_OPTIONS = [
     ("--times-dataset", "times_dataset", str, "Plain layout: dataset holding the time vector (s)."),
     ("--labels-dataset", "labels_dataset", str, "Plain layout: ground-truth labels dataset, if any."),
     ("--synth-rows", "synth_rows", click.IntRange(16, 427_798), "Size of the built-in synthetic dataset [6000]."),
-    ("--norm", "norm", click.Choice(["log-aligned", "log", "l2", "maxabs", "none"]),
+    ("--norm", "norm", click.Choice(NORMALISATIONS),
      "Per-spectrogram normalisation: log (log power, the event's mean level removed), log-aligned (log, and "
      "the event's energy centroid shifted to the middle of the window) or the reference's l2 [log-aligned]."),
     ("--bad-rows", "bad_rows", click.Choice(["skip", "refuse"]),

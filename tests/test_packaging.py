@@ -23,3 +23,15 @@ def test_a_module_named_cli_elsewhere_does_not_shadow_the_command(tmp_path):
     code = "import sys; from gpuclust_cli.main import main; sys.argv = ['gpuclust', '--version']; main()"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0 and "gpuclust, version" in out.stdout, out.stderr
+
+
+def test_the_command_line_offers_exactly_the_library_normalisations():
+    """cli/options.py spells them out (no NumPy at CLI start-up); run, train and embed offer all of them."""
+    from gpuclust.data.normalise import NORMALISATIONS
+    from gpuclust_cli.commands import cli
+    from gpuclust_cli.options import NORMALISATIONS as OFFERED
+
+    assert OFFERED == NORMALISATIONS
+    for command in ("run", "train", "embed"):
+        norm = next(p for p in cli.commands[command].params if p.name == "norm")
+        assert tuple(norm.type.choices) == NORMALISATIONS, command

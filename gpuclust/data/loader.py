@@ -26,7 +26,7 @@ def usable_rows(sf: SpectrogramFile, bad_rows: str = "skip", norm: str | None = 
     if norm is not None and norm.startswith("log") and not health.nonnegative[ok].all():
         first = int(np.flatnonzero(ok & ~health.nonnegative)[0])
         raise GpuclustError(f"{sf.path}: row {first} has negative values, which a power spectrogram cannot have; "
-                            "--norm log needs power values (use --norm l2 or maxabs for other data)")
+                            f"--norm {norm} needs power values (use --norm l2 or maxabs for other data)")
     return np.flatnonzero(ok), n_bad
 
 

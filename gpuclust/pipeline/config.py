@@ -62,8 +62,10 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Types and values of every option, checked before any work (a config file can hold anything)."""
+        from ..data.normalise import NORMALISATIONS
+
         self._coerce_types()
-        choices = {"norm": ("log-aligned", "log", "l2", "maxabs", "none"), "bad_rows": ("skip", "refuse"),
+        choices = {"norm": NORMALISATIONS, "bad_rows": ("skip", "refuse"),
                    "model": ("ae", "unet"), "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
                    "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda"),
                    "objective": OBJECTIVES, "latent_activation": ("linear", "relu"), "format": ("csv", "quakeml"), "fit_on": ("all", "train")}
