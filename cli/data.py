@@ -146,9 +146,9 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
     from gpuclust.latents.handoff import to_array
     from gpuclust.training.checkpoint import load_model
 
-    norm = norm or training_norm(checkpoint)
     backend = resolve_backend(device)
-    model, _ = load_model(checkpoint, backend.device)
+    model, _ = load_model(checkpoint, backend.device)  # first: a missing or damaged checkpoint is named as such
+    norm = norm or training_norm(checkpoint)
     with open_spectrograms(path, group, dataset, freqs_dataset, times_dataset, labels_dataset) as sf:
         if list(sf.shape) != list(model.config["input_shape"]):
             raise GpuclustError(f"{checkpoint}: model takes {model.config['input_shape']} images, "
