@@ -14,9 +14,15 @@ TINY = ["--synth-rows", "400", "--epochs", "2", "--k", "4", "--tsne-max-points",
 
 @pytest.fixture(scope="module", autouse=True)
 def cache(tmp_path_factory):
-    """The built-in dataset is generated once per module into a private cache, never into ~/.cache."""
+    """The built-in dataset is generated once per module into a private cache, never into ~/.cache.
+
+    Every run here trains on two threads: by default gpuclust takes the cores that are free, and runs
+    compared with each other (one process against Dask) must not train on different thread counts
+    because the machine was busier for one of them (that changes the floating-point sums, and labels).
+    """
     mp = pytest.MonkeyPatch()
     mp.setenv("GPUCLUST_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("GPUCLUST_THREADS", "2")
     yield
     mp.undo()
 
