@@ -1,0 +1,27 @@
+"""Memory that does not grow with the file: what a stage reads is bounded by what it asks for."""
+import numpy as np
+
+from gpuclust.data import spectrograms
+from gpuclust.data.spectrograms import open_spectrograms
+from tests.conftest import make_ris_file
+
+
+def test_a_dense_sample_of_rows_is_read_in_bounded_slices(tmp_path, monkeypatch):
+    # every 5th row of the file: no gap over 32, so the rows once came back as one slice of the whole file
+    path = tmp_path / "ris.h5"
+    raw = make_ris_file(path, m=400)
+    monkeypatch.setattr(spectrograms, "MAX_SLICE_ROWS", 64)
+    spans = []
+    with open_spectrograms(path) as sf:
+        read_block = sf.read_block
+
+        def spy(lo, hi):
+            spans.append(hi - lo)
+            return read_block(lo, hi)
+
+        monkeypatch.setattr(sf, "read_block", spy)
+        rows = np.arange(3, 400, 5)[::-1]  # any order
+        x = sf.read_rows(rows)
+    np.testing.assert_array_equal(x, raw[rows, :-1, 1:])
+    assert max(spans) <= 64
+    assert sum(spans) <= 400  # each row of the file read at most once
