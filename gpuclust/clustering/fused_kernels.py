@@ -97,8 +97,8 @@ def m_step(part_ptr, ll_ptr, n_parts, par_ptr, const_ptr, out_ptr, flag_ptr, reg
         col = tl.sum(tl.where(c == j, a, 0.0), axis=1)
         piv = tl.sum(tl.where(idx == j, col, 0.0), axis=0)
         bad = tl.maximum(bad, tl.where(piv > 0.0, 0.0, 1.0))  # NaN too
-        piv = tl.where(piv > 0.0, piv, 1.0)
-        lcol = tl.where(idx >= j, col / tl.sqrt(piv), 0.0)
+        root = tl.sqrt(tl.where(piv > 0.0, piv, 1.0))  # flagged either way; keeps the rest finite
+        lcol = tl.where(idx == j, root, tl.where(idx > j, col / root, 0.0))
         low = tl.where(c == j, lcol[:, None], low)
         a = a - lcol[:, None] * lcol[None, :]
     low = low + tl.where((r == c) & (r >= D), 1.0, 0.0)
