@@ -25,8 +25,8 @@ interpreted = pytest.mark.skipif(ON_GPU or os.environ.get("TRITON_INTERPRET") !=
 
 
 @pytest.fixture
-def fused_on_cpu(monkeypatch):
-    """Route CPU tensors through the fused kernels (interpreted), counting the iterations they did."""
+def fused_steps(monkeypatch):
+    """The iterations done by the fused kernels: True for each one they did, False where the caller's M-step ran."""
     done = []
     step = fused_em.FusedData.em_step
 
@@ -35,10 +35,16 @@ def fused_on_cpu(monkeypatch):
         done.append(out is not None)
         return out
 
-    monkeypatch.setattr(fused_em, "runs_on", lambda x: isinstance(x, torch.Tensor))
     monkeypatch.setattr(fused_em.FusedData, "em_step", counted)
-    monkeypatch.setitem(fused_em.SETTINGS, "block_n", 256)  # fewer, larger blocks: the interpreter is slow
     return done
+
+
+@pytest.fixture
+def fused_on_cpu(monkeypatch, fused_steps):
+    """Route CPU tensors through the fused kernels (interpreted)."""
+    monkeypatch.setattr(fused_em, "runs_on", lambda x: isinstance(x, torch.Tensor))
+    monkeypatch.setitem(fused_em.SETTINGS, "block_n", 256)  # fewer, larger blocks: the interpreter is slow
+    return fused_steps
 
 
 def fit_pair(x, dtype, iters, **kw):
@@ -91,7 +97,7 @@ def test_an_ill_defined_covariance_gets_scikit_learns_error(fused_on_cpu):
 @pytest.mark.gpu
 @pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_fit_on_the_gpu_equals_the_array_api_fit(dtype):
+def test_fused_fit_on_the_gpu_equals_the_array_api_fit(fused_steps, dtype):
     import cupy
 
     x = synthetic_latents(50_000, 12, 8, seed=1).astype(dtype)
@@ -104,3 +110,17 @@ def test_fused_fit_on_the_gpu_equals_the_array_api_fit(dtype):
         labels = got.predict(make(x))
         labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else cupy.asnumpy(labels)
         np.testing.assert_array_equal(labels, ref.predict(x))
+    assert fused_steps and all(fused_steps)  # compiled and run, not fallen back to the array-API path
+
+
+@interpreted
+def test_a_kernel_that_cannot_run_leaves_the_array_api_fit_with_a_warning(fused_on_cpu, monkeypatch):
+    def broken(self):
+        raise RuntimeError("no such instruction")
+
+    monkeypatch.setattr(fused_em.FusedData, "_estep", broken)
+    x = synthetic_latents(500, 12, 8, seed=3)
+    with pytest.warns(RuntimeWarning, match="fused EM unavailable"):
+        ref, got = fit_pair(x, np.float64, iters=3, tol=0.0)
+    np.testing.assert_allclose(got.lower_bounds_, ref.lower_bounds_, rtol=1e-12)
+    assert not any(fused_on_cpu)

@@ -36,6 +36,8 @@ Cost at the benchmark's size, N = 427,798, D = 12, K = 8, float32 (padded to DP 
           In IEEE float32 on the CUDA cores (about 67 TFLOP/s by the datasheet) that is 52 us;
           with "tf32x3" (three TF32 tensor-core products, near-float32 accuracy) about 3.5 /
           165 TFLOP/s = 21 us.
+  The M-step kernel (one program per component) reads its component's 1 KB of every partial, 528 KB,
+  about 5 us from one multiprocessor; fewer programs per SM shorten it and lengthen the E-step's tail.
   So the iteration is arithmetic-bound, not memory-bound, once launches are gone: the floor is
   about 52 us in IEEE float32 (21 us with tf32x3), under the 100 us goal either way, and the
   launch and read-back overhead (a graph launch and a synchronisation, roughly 10-20 us) sits
@@ -80,6 +82,10 @@ def accelerate(data):
     return FusedData(data) if SETTINGS["enabled"] and runs_on(data.xc) else data
 
 
+class _Unavailable(Exception):
+    """A fused kernel failed to compile or launch (already warned): the caller takes the array-API path."""
+
+
 def _pow2(v: int) -> int:
     return 1 << max(0, (v - 1).bit_length())
 
@@ -119,6 +125,7 @@ class FusedData:
         self._last = None
         self._graph = None
         self._graph_ok = opts["graph"] and dev.type == "cuda"
+        self._broken = False
 
     def __getattr__(self, name):  # the wrapped LocalData's samples, design and initialisations
         return getattr(self._local, name)
@@ -178,10 +185,20 @@ class FusedData:
         if self._graph is not None and self._graph_reg == reg_covar:
             self._graph.replay()
             return
-        self._estep()
-        self._mstep(reg_covar)
+        self._launch(self._estep)
+        self._launch(self._mstep, reg_covar)
         if self._graph_ok:
             self._capture(reg_covar)
+
+    def _launch(self, kernel, *args):
+        """Launch a kernel; one that cannot compile or run here switches this fit to the array-API path."""
+        try:
+            kernel(*args)
+        except Exception as e:  # e.g. a Triton too old for a construct, or float64 products it cannot lower
+            warnings.warn(f"fused EM unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                          "using the array-API EM", RuntimeWarning, stacklevel=3)
+            self._broken = True
+            raise _Unavailable from e
 
     def _capture(self, reg_covar: float):
         """Record the two launches as a CUDA graph (after they ran once, so they are compiled)."""
@@ -201,8 +218,13 @@ class FusedData:
     # -- what GaussianMixture calls ----------------------------------------------------
     def stats(self, p: em.Params) -> em.Stats:
         """Fused E-step and statistics under p, reduced on the device (any covariance type)."""
+        if self._broken:
+            return self._local.stats(p)
         self._load(p)
-        self._estep()
+        try:
+            self._launch(self._estep)
+        except _Unavailable:
+            return self._local.stats(p)
         k, d = self._k, self.d
         tot = self.part.sum(0).view(self.kp, self.dp, self.dp)
         return em.Stats(self._out(tot[:k, d, d]), self._out(tot[:k, :d, d]), self._out(tot[:k, :d, :d]),
@@ -212,11 +234,14 @@ class FusedData:
         """(statistics under p, the M-step's parameters) by the fused kernels; None where they do not apply
         (a covariance type other than full, or a covariance that is not positive definite), so that the
         caller does the array-API M-step instead."""
-        if cov_type != "full":
+        if cov_type != "full" or self._broken:
             return None
         if p is not self._last:
             self._load(p)
-        self._iterate(reg_covar)
+        try:
+            self._iterate(reg_covar)
+        except _Unavailable:
+            return None
         out = self.out.clone()
         flags = self.flag.tolist()  # the iteration's one synchronisation: log-likelihood and the flags
         if any(flags[1:]):
