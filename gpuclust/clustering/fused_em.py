@@ -1,4 +1,4 @@
-"""EM on the GPU at the speed of memory: one iteration is two Triton kernels and one small read-back.
+"""EM on the GPU bound by its work, not its launches: an iteration is two Triton kernels and one small read-back.
 
 gpuclust.clustering.em stays the reference and the CPU path; this module replaces only the
 inner loop of GaussianMixture's fit on CUDA data (PyTorch tensors, or CuPy arrays seen through
@@ -18,8 +18,8 @@ DLPack without a copy) when Triton imports:
      That read is the only host synchronisation of an iteration.
 
 After the first iteration the two launches are captured as a CUDA graph and replayed
-(`SETTINGS["graph"]`), so an iteration costs one graph launch, one 16-byte copy of the
-parameters (cloned, as the estimator keeps each iteration's parameters) and the read-back.
+(`SETTINGS["graph"]`), so an iteration costs one graph launch, one device-side copy of the
+parameters (15 KB at K = 8, D = 12: the estimator keeps each iteration's) and the read-back.
 
 Covariance types: "full" is fused end to end. "tied", "diag" and "spherical" use the fused
 E-step and statistics (their precision factors written as full K x D x D ones) and the
