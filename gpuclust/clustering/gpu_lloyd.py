@@ -20,9 +20,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import to_numpy
-from .lloyd import _average, _relocate, lloyd
+from .lloyd import LocalBlocks, _average, _relocate, lloyd, nearest
 
 CHECK_EVERY = 8
+
+
+class _Assign:
+    """blocks.assign(centres) for LocalBlocks, with what does not change between iterations made once
+    (the weighted samples, the cluster indices): the same numbers, fewer kernel launches."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+        self.local = isinstance(blocks, LocalBlocks)
+        if self.local:
+            self.wx = blocks.w[:, None] * blocks.x
+            self.ids = None
+
+    def __call__(self, centres):
+        if not self.local:
+            return self.blocks.assign(centres)
+        xp, b = self.blocks.xp, self.blocks
+        k = centres.shape[0]
+        if self.ids is None or self.ids.shape[1] != k:
+            self.ids = xp.arange(k, device=b.device)[None, :]
+        labels = nearest(b.x, centres)
+        onehot = xp.astype(labels[:, None] == self.ids, b.x.dtype)
+        return labels, b.w @ onehot, xp.matrix_transpose(onehot) @ self.wx
 
 
 def _exact_step(blocks, centres):
@@ -39,6 +62,7 @@ def lloyd_deferred(blocks, centres, max_iter: int = 300, tol: float = 0.0, verbo
     if verbose:  # printing the inertia of every iteration synchronises anyway
         return lloyd(blocks, centres, max_iter, tol, verbose)
     xp = blocks.xp
+    assign = _Assign(blocks)
     labels_old = None
     done = 0
     while done < max_iter:
@@ -46,16 +70,17 @@ def lloyd_deferred(blocks, centres, max_iter: int = 300, tol: float = 0.0, verbo
         states, answers = [], []
         c, prev = centres, labels_old
         for _ in range(steps):
-            labels, weights, sums = blocks.assign(c)
-            new = sums / xp.where(weights > 0, weights, xp.ones_like(weights))[:, None]  # _average, no cluster empty
-            same = xp.all(labels == prev) if prev is not None else xp.asarray(False, device=blocks.device)
-            answers.append(xp.stack([xp.astype(xp.any(weights == 0), new.dtype), xp.astype(same, new.dtype),
-                                     xp.sum((new - c) ** 2)]))
+            labels, weights, sums = assign(c)
+            # _average when every cluster weighs more than 0 (any other iteration is redone below, these unused)
+            new = sums / weights[:, None]
+            differ = xp.sum(xp.astype(labels != prev, new.dtype)) if prev is not None else xp.ones_like(weights[0])
+            answers.append(xp.stack([xp.min(weights), differ, xp.sum((new - c) ** 2)]))
             states.append((labels, new))
             c, prev = new, labels
         table = to_numpy(xp.stack(answers)).astype(np.float64)  # the batch's one synchronisation
-        for s, (empty, same, shift) in enumerate(table):
+        for s, (least, differ, shift) in enumerate(table):
             it = done + s
+            empty, same = not least > 0, differ == 0  # _average's own test: every cluster's weight positive
             labels, new = states[s]
             if empty:  # lloyd.lloyd relocates: redo this iteration its way, then carry on from it
                 labels, new, shift = _exact_step(blocks, centres)
