@@ -8,7 +8,13 @@
 #     run(command="bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=480)
 # Results come back as $OUT/gpu-session.tgz: unpack it and commit it under benchmarks/results/gpu-<gpu>-<date>/.
 # If the call is cut short, what ran is in the archive (it is packed before every step); run the steps that
-# are missing in a second call:  GPU_SESSION_STEPS="bigrun seeds" bash benchmarks/gpu_session.sh
+# are missing in a second call, at once while the machine is still warm (30 s; /tmp/synth-big.h5 is then still
+# there, so `bigrun` needs no `synth`):
+#     run(command="GPU_SESSION_STEPS='bigrun seeds' GPU_SESSION_SECONDS=280 bash benchmarks/gpu_session.sh",
+#         carry=[".whl"], timeout_s=300)
+# Expected on an H200 (estimates, not measured): tests 45 s, bench 100 s, train 20 s, dask 70 s, synth 30 s,
+# leaving the 427,798-row run about 180 s of the 450, which may not be enough (training 30 epochs on 299,459
+# rows, then 10 of refinement): plan on the second call for it.
 #
 # Steps, in order of value (each under its own limit, all of them by GPU_SESSION_SECONDS, 450 by default):
 #   info     GPU, driver, library versions, cores
@@ -25,7 +31,7 @@
 #            labels compared (the one-process run is also seed 0 of the quality check)
 #   synth    the 427,798-row benchmark file made here: 16 blocks (32,768 rows) generated on the cores and
 #            tiled to 427,798 rows, FOR TIMING ONLY (repeated events say nothing about quality)
-#   bigrun   the default `gpuclust run --device cuda` on that file (t-SNE subsample 20,000: openTSNE runs on
+#   bigrun   the default `gpuclust run --device cuda` on that file (t-SNE subsample 10,000: openTSNE runs on
 #            the CPU without cuML), time per stage (stages.json) and peak device memory (nvidia-smi)
 #   seeds    seeds 1 and 2 of the default run on the built-in data: quality on the GPU (batch 256, lr 2e-3)
 #            against the CPU default's mean over seeds 0-2 (benchmarks/results/quality.json)
@@ -122,7 +128,7 @@ if want bigrun && [ -f /tmp/synth-big.h5 ]; then
         nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 > "$RES/bigrun-memory.log" &
         smi=$!
     fi
-    timeout "$(limit 400)" gpuclust run /tmp/synth-big.h5 --device "$DEV" -q --seed 0 --tsne-max-points 20000 \
+    timeout "$(limit 400)" gpuclust run /tmp/synth-big.h5 --device "$DEV" -q --seed 0 --tsne-max-points 10000 \
         "${BIG[@]}" -o "$d" > "$d.txt" 2>&1
     echo "exit $?" >> "$d.txt"; tail -12 "$d.txt"
     if [ "$DRY" != 1 ]; then

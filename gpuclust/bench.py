@@ -392,7 +392,6 @@ def bench_figure(res: dict, path) -> None:
     from .plots.style import palette, plt, save
 
     rows = res["rows"]
-    n = [r["n"] for r in rows]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     series = [("sklearn_gmm_best_s", "scikit-learn GaussianMixture"),
               ("gpuclust_gmm_numpy_float64_s", "gpuclust, NumPy float64"),
