@@ -31,7 +31,8 @@ def main(argv=None):
     sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
     with output_dir(a.out):
         res = run_bench(sizes, a.k, a.dims, a.iters, a.repeats, a.tsne_size, progress=lambda m: print(m, flush=True),
-                        cpu_max_n=a.cpu_max_n, kernel_n=a.kernel_n)
+                        cpu_max_n=a.cpu_max_n, kernel_n=a.kernel_n,
+                        partial=lambda r: write_json(os.path.join(a.out, "bench-partial.json"), r))
         write_json(os.path.join(a.out, "bench.json"), res)
         bench_figure(res, os.path.join(a.out, "bench.png"))
     print(table(res))

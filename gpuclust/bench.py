@@ -306,9 +306,10 @@ def bench_tsne(x, use_gpu: bool, cuml_ok: bool) -> dict:
 
 
 def run_bench(sizes, k=8, d=9, iters=20, repeats=3, tsne_size=5000, progress=print, cpu_max_n=None,
-              kernel_n=None) -> dict:
+              kernel_n=None, partial=None) -> dict:
     """Every column at every size; CPU columns only up to cpu_max_n rows (None: all), and the fused
-    kernel's settings swept at kernel_n rows (None: not swept)."""
+    kernel's settings swept at kernel_n rows (None: not swept). partial(result so far) after each size,
+    so that a run cut short keeps the sizes it finished."""
     use_gpu = gpu_available()
     try:
         import cuml  # noqa: F401
@@ -343,6 +344,9 @@ def run_bench(sizes, k=8, d=9, iters=20, repeats=3, tsne_size=5000, progress=pri
             row.update(bench_fused_kernel(x, k))
         rows.append(row)
         progress(table({"rows": rows, "empty_columns": {}}))
+        if partial is not None:
+            partial({"environment": describe(), "empty_columns": why, "iterations": iters, "repeats": repeats,
+                     "rows": rows, "tsne": {}, "complete": False, **extra})
     tsne_row = {}
     if tsne_size:
         progress(f"t-SNE on {tsne_size} points ...")
