@@ -36,8 +36,9 @@ TRAIN_OPTIONS = [
      "Last encoder layer: linear (no dead latent units) or the reference's ReLU [linear]."),
     ("--unet-skips", "unet_skips", click.Choice(["all", "none", "no_full"]), "U-Net skip connections [all]."),
     ("--epochs", "epochs", click.IntRange(1), "Training epochs at most (early stopping may end sooner) [30]."),
-    ("--batch-size", "batch_size", click.IntRange(1), "Batch size [64]."),
-    ("--lr", "lr", click.FloatRange(0, min_open=True), "Adam learning rate [1e-3]."),
+    ("--batch-size", "batch_size", click.IntRange(1), "Batch size [64 on the CPU, 256 on a GPU]."),
+    ("--lr", "lr", click.FloatRange(0, min_open=True),
+     "Adam learning rate [1e-3; 2e-3 with the GPU's default batch]."),
     ("--patience", "patience", click.IntRange(1), "Early-stopping patience in epochs [10]."),
 ]
 RUN_ONLY_OPTIONS = [

@@ -31,7 +31,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import is_array, is_numpy, namespace, to_numpy
-from . import em
+from . import em, fused_em
 from .validation import check_data, same_namespace
 
 # Chunks whose design rows are kept between iterations while they need less than this.
@@ -189,7 +189,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         xp, _ = namespace(X)
         inits = self._checked_inits(X)
         shift = xp.mean(X, axis=0)
-        data = LocalData(X, shift, self._chunk(xp))
+        data = fused_em.accelerate(LocalData(X, shift, self._chunk(xp)))  # fused kernels for CUDA data
         best = self._em(data, inits, shift)
         return data.labels(best)
 
@@ -217,7 +217,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 n_iter = 0
                 for n_iter in range(1, self.max_iter + 1):
                     prev_lower_bound = lower_bound
-                    st, params = self._m_step(data, lambda d, p=params: d.stats(p))
+                    fused = getattr(data, "em_step", None)  # fused_em's whole iteration, where it applies
+                    step = fused(params, self.covariance_type, self.reg_covar) if fused else None
+                    st, params = step or self._m_step(data, lambda d, p=params: d.stats(p))
                     lower_bound = float(st.loglik) / st.n
                     current_lower_bounds.append(lower_bound)
                     change = lower_bound - prev_lower_bound

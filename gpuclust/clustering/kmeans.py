@@ -24,7 +24,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import namespace, to_numpy
+from ..backend import is_numpy, namespace, to_numpy
+from .gpu_lloyd import lloyd_deferred
 from .lloyd import LocalBlocks, kmeans_plusplus, lloyd, nearest, same_clustering
 from .validation import check_data, native_input, same_namespace
 
@@ -100,7 +101,8 @@ class KMeans(_SkKMeans):
             if engine == "cuml":
                 labels, inertia, centres, n_iter = self._fit_cuml(xc, w, centres)
             else:
-                labels, inertia, centres, n_iter = lloyd(blocks, centres, self.max_iter, self._tol, self.verbose)
+                run = lloyd if is_numpy(xp) else lloyd_deferred  # same results; no host wait per iteration
+                labels, inertia, centres, n_iter = run(blocks, centres, self.max_iter, self._tol, self.verbose)
             host = to_numpy(labels)
             if best is None or (inertia < best[1] and not same_clustering(host, best[4], self.n_clusters)):
                 best = (labels, inertia, centres, n_iter, host)

@@ -48,8 +48,8 @@ class LocalBlocks:
         return to_numpy(self.w)
 
     def rows(self, idx):
-        xp = self.xp
-        return xp.take(self.x, xp.asarray(np.asarray(idx, dtype=np.int64), device=self.device), axis=0)
+        xp = self.xp  # a copy: `farthest` passes a reversed view, whose negative stride PyTorch refuses
+        return xp.take(self.x, xp.asarray(np.array(idx, dtype=np.int64), device=self.device), axis=0)
 
     def sq_dist(self, c):
         """State: distances (m, n) of candidate rows c to every sample."""

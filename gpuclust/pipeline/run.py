@@ -36,6 +36,7 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     try:
         if cfg.data is None:
             cfg.data = ensure_default_data(cfg, log)
+        cfg.for_device(backend.device)  # unset batch size and learning rate: the device's defaults
         write_json(run_dir.file("config.json"), cfg.as_dict())
         write_json(run_dir.file("environment.json"), describe(backend.device))
         c = cfg.as_dict()
