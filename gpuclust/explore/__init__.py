@@ -47,4 +47,16 @@ def write_explore(path: str, out: str | None = None, *, run: str | None = None, 
     return out
 
 
-__all__ = ["EXPLORE_FILE", "write_explore"]
+def write_explore_or_warn(path: str, log=print, **options) -> str | None:
+    """write_explore for the end of `run` and `predict`: a page that cannot be written (its data file gone,
+    say) is reported in one line and does not fail the labelling that finished before it."""
+    try:
+        out = write_explore(path, log=log, **options)
+    except GpuclustError as e:
+        log(f"explore.html not written: {e}")
+        return None
+    log(f"explore: {out}")
+    return out
+
+
+__all__ = ["EXPLORE_FILE", "write_explore", "write_explore_or_warn"]
