@@ -45,6 +45,8 @@ def thumbnails(images: np.ndarray) -> np.ndarray:
     """uint8 (n, h, w) display images of normalised spectrograms (n, H, W) (see the module docstring)."""
     n, h, w = images.shape
     f, th, tw = thumb_shape((h, w))
+    if n == 0:
+        return np.zeros((0, th, tw), np.uint8)
     x = images[:, : th * f, : tw * f].reshape(n, th, f, tw, f).mean(axis=(2, 4))
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     lo = np.percentile(x.reshape(n, -1), 1, axis=1)[:, None, None]

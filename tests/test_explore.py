@@ -1,0 +1,300 @@
+"""The explore page of a small run, opened in a real headless Chromium from disk; its server; cluster names.
+
+The browser is Debian's chromium (.ci/run installs it), driven with Playwright's Python package
+(never a browser of its own). Where either is missing the browser tests skip and say why.
+"""
+import base64
+import csv
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gpuclust_cli.commands import cli
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TINY = ["--synth-rows", "400", "--epochs", "2", "--k", "4", "--tsne-max-points", "200", "--n-init", "1",
+        "--batch-size", "32", "--refine-epochs", "2", "--device", "cpu", "-q"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GPUCLUST_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("GPUCLUST_THREADS", "2")
+    out = tmp_path_factory.mktemp("explore") / "run"
+    r = invoke("run", *TINY, "-o", out)
+    assert r.exit_code == 0, r.output
+    yield out
+    mp.undo()
+
+
+def labels(path):
+    with open(path / "labels.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (`apt-get install chromium`; .ci/run does it)")
+    import tempfile
+
+    with sync.sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
+                                                   viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        yield ctx
+        ctx.close()
+
+
+def open_page(browser, url):
+    """The page, with every console error and every request that would leave the machine recorded."""
+    page = browser.new_page()
+    page.errors, page.outside = [], []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+
+    def guard(route):
+        u = route.request.url
+        if u.startswith(("file:", "data:", "blob:", "http://127.0.0.1")):
+            return route.continue_()
+        page.outside.append(u)
+        return route.abort()
+
+    page.route("**/*", guard)
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    return page
+
+
+def wait_until(page, condition, seconds=20):
+    """Poll a condition from outside: the page's policy forbids the eval Playwright's wait_for_function uses."""
+    import time
+
+    end = time.monotonic() + seconds
+    while not page.evaluate(condition):
+        assert time.monotonic() < end, f"still false after {seconds} s: {condition}"
+        time.sleep(0.05)
+
+
+def screen_positions(page):
+    return np.array(page.evaluate("Array.from({length: window.explore.n}, (_, i) => window.explore.screenOf(i))"))
+
+
+def isolated_event(xy, min_px=12.0):
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    return int(np.argmax(d.min(axis=1)))
+
+
+# -- the page, written by the run -----------------------------------------------------------------
+
+def test_the_run_writes_a_self_contained_page_with_every_event_on_the_map(run_dir):
+    page = run_dir / "explore.html"
+    assert page.exists()
+    html = page.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html)  # loads nothing from elsewhere
+    with np.load(run_dir / "map-tsne.npz") as z:
+        rows, xy = z["rows"], z["xy"]
+    assert sorted(rows) == sorted(int(r["row"]) for r in labels(run_dir))  # 400 events, t-SNE sample of 200
+    assert len(rows) == 400 and np.isfinite(xy).all()
+    with np.load(run_dir / "model" / "tsne.npz") as z:  # the sample keeps its own place on the map
+        where = {int(r): i for i, r in enumerate(rows)}
+        assert np.allclose(xy[[where[int(r)] for r in z["rows"]]], z["xy"], atol=1e-3)
+
+
+def test_in_a_browser_from_disk_hover_filter_lasso_and_csv_export(run_dir, browser, tmp_path):
+    page = open_page(browser, (run_dir / "explore.html").as_uri())
+    events = labels(run_dir)
+    assert page.evaluate("window.explore.n") == len(events) == 400
+    assert page.inner_text("#count").startswith("400 of 400")
+    assert "every event's thumbnail is embedded" in page.inner_text("#mode")
+
+    # hover: the event under the mouse, with its fields and its thumbnail
+    xy = screen_positions(page)
+    i = isolated_event(xy)
+    page.mouse.move(*xy[i])
+    e = events[i]
+    assert page.inner_text("#f-row") == e["row"]
+    assert page.inner_text("#f-cluster").split(" ")[0] == e["cluster"]
+    assert abs(float(page.inner_text("#f-prob")) - float(e["probability"])) < 1e-3
+    assert abs(float(page.inner_text("#f-ll")) - float(e.get("log_likelihood") or e["score"])) < 1e-2
+    assert page.inner_text("#f-station").endswith(e["station"])
+    assert page.inner_text("#f-time").replace(" ", "T").startswith(e["dt_peak"][:19])
+    assert page.get_attribute("#thumb", "data-row") == e["row"]
+
+    # a cluster filter hides that cluster's events
+    gone = sum(r["cluster"] == "0" for r in events)
+    assert gone > 0
+    page.click("#cl-0")
+    assert page.evaluate("window.explore.visibleCount()") == 400 - gone
+    assert page.inner_text("#count").startswith(f"{400 - gone} of 400")
+
+    # a lasso (shift + drag) selects the shown events inside it; the CSV holds exactly those
+    cx, cy = np.median(xy, axis=0)
+    poly = [(cx - 150, cy - 150), (cx + 150, cy - 150), (cx + 150, cy + 150), (cx - 150, cy + 150)]
+    page.keyboard.down("Shift")
+    page.mouse.move(*poly[0])
+    page.mouse.down()
+    for p in poly[1:] + poly[:1]:
+        page.mouse.move(*p, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    shown = np.array([r["cluster"] != "0" for r in events])
+    surely = shown & (np.abs(xy - [cx, cy]) < 148).all(axis=1)  # points within a pixel or two of the lasso's
+    maybe = shown & (np.abs(xy - [cx, cy]) < 152).all(axis=1)  # edge may fall either side of it
+    n_selected = page.evaluate("window.explore.selectedCount()")
+    assert surely.sum() <= n_selected <= maybe.sum() and n_selected > 0
+    with page.expect_download() as dl:
+        page.click("#export")
+    got = list(csv.DictReader(open(dl.value.path())))
+    assert len(got) == n_selected
+    assert {events[j]["row"] for j in np.flatnonzero(surely)} <= {r["row"] for r in got}
+    assert {r["row"] for r in got} <= {events[j]["row"] for j in np.flatnonzero(maybe)}
+    assert all(r["cluster"] != "0" for r in got)
+    assert page.errors == [] and page.outside == []
+    page.close()
+
+
+def test_names_from_the_page_reach_labels_and_quakeml_of_a_later_predict(run_dir, browser, tmp_path):
+    from gpuclust.export import read_labels_from_quakeml
+
+    page = open_page(browser, (run_dir / "explore.html").as_uri())
+    page.fill("#name-0", "icequake")
+    page.fill("#name-1", "icequake")  # merged with cluster 0
+    page.fill("#name-2", "tremor")
+    with page.expect_download() as dl:
+        page.click("#save-names")
+    names = tmp_path / "names.json"
+    shutil.copy(dl.value.path(), names)
+    assert page.errors == []
+    page.close()
+    r = invoke("name", run_dir, names)
+    assert r.exit_code == 0 and "named 3 of 4 clusters" in r.output, r.output
+
+    data = json.load(open(run_dir / "config.json"))["data"]
+    out = tmp_path / "pred"
+    r = invoke("predict", run_dir, data, "-o", out, "--format", "quakeml", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    want = {"0": "icequake", "1": "icequake", "2": "tremor", "3": ""}
+    rows = labels(out)
+    assert all(row["cluster_name"] == want[row["cluster"]] for row in rows)
+    for ev in read_labels_from_quakeml(out / "catalogue.xml"):
+        assert ev.get("name", "") == want[str(ev["cluster"])]
+        if ev["cluster"] in (0, 1) and not ev["unknown"]:
+            assert ev["event_type"] == "ice quake"
+    # the predict's own page: the new events on the run's map, named as the run's clusters
+    html = (out / "explore.html").read_text()
+    assert '"icequake"' in html and (out / "map-tsne.npz").exists()
+    invoke("name", run_dir, _names_file(tmp_path, {}))  # leave the shared run unnamed
+
+
+def _names_file(tmp_path, names, k=4):
+    p = tmp_path / "n.json"
+    p.write_text(json.dumps({"format": "gpuclust-names", "version": 1, "k": k, "names": names}))
+    return p
+
+
+def test_bad_names_are_refused_in_one_line(run_dir, tmp_path):
+    r = invoke("name", run_dir, _names_file(tmp_path, {"7": "x"}))
+    assert r.exit_code == 2 and "cluster 7 does not exist" in r.output
+    r = invoke("name", run_dir, _names_file(tmp_path, {"0": "x"}, k=5))
+    assert r.exit_code == 2 and "the run has 4" in r.output
+    r = invoke("explore", tmp_path)
+    assert r.exit_code == 2 and "no labels.csv" in r.output
+
+
+# -- the server --------------------------------------------------------------------------------
+
+def get(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", path)  # sent as written: http.client does not tidy '..' away
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def test_serve_answers_on_loopback_only_reads_rows_from_the_file_and_refuses_the_rest(run_dir, tmp_path):
+    from gpuclust.data.spectrograms import open_spectrograms
+    from gpuclust.explore.serve import ExploreServer
+
+    os.symlink("/etc", run_dir / "etc-link")
+    try:
+        with ExploreServer(run_dir, port=0).start() as srv:
+            port = srv.port
+            assert srv.httpd.server_address[0] == "127.0.0.1"
+            other = _non_loopback_address()
+            if other:
+                with pytest.raises(OSError):
+                    socket.create_connection((other, port), timeout=2).close()
+            status, body = get(port, "/api/info")
+            info = json.loads(body)
+            assert status == 200 and info["mode"] == "serve" and info["rows"] == 400
+            status, body = get(port, "/api/row/123")
+            d = json.loads(body)
+            with open_spectrograms(json.load(open(run_dir / "config.json"))["data"]) as sf:
+                want, trace = sf.read_rows([123])[0], sf.traces([123])[0]
+            got = np.frombuffer(base64.b64decode(d["spectrogram"]), "<f4").reshape(d["shape"])
+            assert status == 200 and np.array_equal(got, want)
+            assert np.array_equal(np.frombuffer(base64.b64decode(d["trace"]), "<f4"), trace)
+            status, body = get(port, "/api/row/400")
+            assert status == 404 and "row 400 is out of range: the data file has 400 rows" in json.loads(body)["error"]
+            assert get(port, "/api/row/-1")[0] == 404 and get(port, "/api/row/abc")[0] == 400
+            for outside in ("/../config.json", "/%2e%2e/%2e%2e/etc/passwd", "/etc-link/passwd"):
+                status, body = get(port, outside)
+                assert status == 403 and "outside the run directory" in json.loads(body)["error"], outside
+            status, body = get(port, "/")
+            assert status == 200 and body.startswith(b"<!DOCTYPE html>")
+        with pytest.raises(OSError):  # stopped: nothing listens any more
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        os.remove(run_dir / "etc-link")
+
+
+def _non_loopback_address():
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outward interface
+        addr = s.getsockname()[0]
+        s.close()
+        return None if addr.startswith("127.") else addr
+    except OSError:
+        return None
+
+
+def test_served_page_shows_events_without_an_embedded_thumbnail(run_dir, browser, tmp_path):
+    from gpuclust.explore import write_explore
+    from gpuclust.explore.serve import ExploreServer
+
+    write_explore(run_dir, str(run_dir / "bare.html"), thumb_budget_mb=0, log=lambda *_: None)
+    try:
+        with ExploreServer(run_dir, port=0, page="bare.html").start() as srv:
+            page = open_page(browser, srv.url)
+            wait_until(page, "document.getElementById('mode').textContent.startsWith('served')")
+            xy = screen_positions(page)
+            i = isolated_event(xy)
+            page.mouse.move(*xy[i])
+            row = labels(run_dir)[i]["row"]
+            wait_until(page, f"document.getElementById('thumb').dataset.row === '{row}'")
+            assert page.inner_text("#thumb-note") == "read from the data file"
+            assert page.errors == []
+            page.close()
+        page = open_page(browser, (run_dir / "bare.html").as_uri())  # the same page from disk says so
+        assert "thumbnails embedded for 0 of 400" in page.inner_text("#mode")
+        page.close()
+    finally:
+        os.remove(run_dir / "bare.html")
