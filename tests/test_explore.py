@@ -298,3 +298,91 @@ def test_served_page_shows_events_without_an_embedded_thumbnail(run_dir, browser
         page.close()
     finally:
         os.remove(run_dir / "bare.html")
+
+
+# -- the maps: UMAP, and how well a map keeps clusters apart -------------------------------------
+
+def blobs(n, seed=0):
+    from sklearn.datasets import make_blobs
+
+    return make_blobs(n, n_features=6, centers=3, cluster_std=1.0, random_state=seed)
+
+
+def test_umap_keeps_clusters_apart_places_new_events_among_their_own_and_rebuilds_the_same_map():
+    from gpuclust.embedding.maps import fit_umap, neighbour_agreement, rebuild_umap, umap_transform
+
+    z, y = blobs(400)
+    xy, est, params = fit_umap(z[:300], seed=3)
+    assert xy.shape == (300, 2) and params["device"] == "cpu"
+    assert neighbour_agreement(xy, y[:300]) > 0.95
+    assert neighbour_agreement(xy, np.random.default_rng(0).integers(0, 3, 300)) < 0.5  # the measure can fail
+    new = umap_transform(est, z[300:])
+    nearest = np.linalg.norm(new[:, None] - xy[None], axis=2).argmin(axis=1)
+    assert (y[:300][nearest] == y[300:]).mean() > 0.95
+    again = rebuild_umap(z[:300], xy, params)  # what predict does with the map saved in a model
+    assert np.allclose(umap_transform(again, z[300:]), new, atol=1e-4)
+    with pytest.raises(ValueError, match="could not be rebuilt"):
+        rebuild_umap(z[:300], xy + 5.0, params)
+
+
+class StandInUMAP:
+    """cuML's UMAP as documented (constructor keywords, fit_transform, transform), on NumPy."""
+
+    made = []
+
+    def __init__(self, **kw):
+        self.kw = kw
+        StandInUMAP.made.append(self)
+
+    def fit_transform(self, x):
+        self.mean = x.mean(axis=0)
+        self.axes = np.linalg.svd(x - self.mean, full_matrices=False)[2][:2]
+        return self.transform(x)
+
+    def transform(self, x):
+        return (np.asarray(x) - self.mean) @ self.axes.T
+
+
+def test_the_gpu_map_calls_cumls_umap_as_documented(monkeypatch):
+    import sys
+    import types
+
+    from gpuclust.embedding import maps
+
+    cuml, manifold = types.ModuleType("cuml"), types.ModuleType("cuml.manifold")
+    manifold.UMAP, cuml.manifold = StandInUMAP, manifold
+    monkeypatch.setitem(sys.modules, "cuml", cuml)
+    monkeypatch.setitem(sys.modules, "cuml.manifold", manifold)
+    z, _ = blobs(200)
+    xy, est, params = maps.fit_umap(z, "cuda", seed=7, n_neighbors=10)
+    assert params["device"] == "cuda" and isinstance(est, StandInUMAP)
+    assert est.kw == {"n_components": 2, "n_neighbors": 10, "min_dist": 0.1, "random_state": 7,
+                      "output_type": "numpy"}
+    assert np.allclose(maps.umap_transform(est, z[:5]), xy[:5])
+
+
+def test_without_cuml_the_gpu_map_runs_on_the_cpu_and_says_so(monkeypatch):
+    import sys
+
+    from gpuclust.embedding import maps
+
+    monkeypatch.setitem(sys.modules, "cuml.manifold", None)  # import fails
+    with pytest.warns(UserWarning, match="UMAP runs on the CPU"):
+        assert maps.resolve_umap_device("cuda") == "cpu"
+
+
+def test_explore_with_a_umap_map_and_predict_places_new_events_on_it(run_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    r = invoke("explore", run, "--map", "umap")
+    assert r.exit_code == 0 and "UMAP of 400 events" in r.output, r.output
+    meta = json.load(open(run / "model" / "model.json"))
+    assert meta["umap"]["device"] == "cpu" and (run / "model" / "umap.npz").exists()
+    with np.load(run / "map-umap.npz") as z:
+        assert len(z["rows"]) == 400 and np.isfinite(z["xy"]).all()
+    out = tmp_path / "pred"
+    r = invoke("predict", run, json.load(open(run / "config.json"))["data"], "-o", out, "--device", "cpu")
+    assert r.exit_code == 0 and "on the run's UMAP map" in r.output, r.output
+    with np.load(out / "map-umap.npz") as z:
+        assert len(z["rows"]) == 400 and np.isfinite(z["xy"]).all()
+    assert '"method": "umap"' in (out / "explore.html").read_text()

@@ -51,7 +51,6 @@ def has_cuml_umap() -> bool:
 
 def _estimator(device: str, seed: int, n_neighbors: int, min_dist: float):
     if device == "cuda":
-        import cupy  # noqa: F401  (cuML's output type below)
         from cuml.manifold import UMAP
 
         # cuML: random_state makes the fit reproducible (documented as slower); output stays on the host
