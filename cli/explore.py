@@ -19,7 +19,7 @@ from .main import cli, friendly
 @click.option("--remap", is_flag=True, help="Make the map again instead of using the one kept beside labels.csv.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where UMAP runs (cuML on a GPU, umap-learn on the CPU).")
-@click.option("--thumbnails-mb", type=click.FloatRange(0), default=12.0, show_default=True,
+@click.option("--thumbnails-mb", type=click.FloatRange(0), default=15.0, show_default=True,
               help="Size budget of the thumbnails embedded in the page, shared between the clusters.")
 @click.option("--serve", is_flag=True,
               help="Then serve the page from 127.0.0.1, reading any event's spectrogram from the data file.")

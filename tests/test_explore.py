@@ -386,3 +386,23 @@ def test_explore_with_a_umap_map_and_predict_places_new_events_on_it(run_dir, tm
     with np.load(out / "map-umap.npz") as z:
         assert len(z["rows"]) == 400 and np.isfinite(z["xy"]).all()
     assert '"method": "umap"' in (out / "explore.html").read_text()
+
+
+def test_bench_explore_runs_at_a_tiny_size(run_dir, tmp_path):
+    import subprocess
+    import sys
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (`apt-get install chromium`; .ci/run does it)")
+    pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "e.json"
+    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "bench_explore.py"), "--run", str(run_dir),
+                        "--sizes", "500", "--libs", "canvas,gpuclust", "--map-sizes", "300,600",
+                        "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.load(open(out))
+    assert [p["page"] for p in doc["pages"]] == ["canvas", "gpuclust"] and all(p["render_s"] > 0 for p in doc["pages"])
+    maps = {(m["events"], m["map"]): m for m in doc["maps"]}
+    assert set(maps) == {(300, "tsne"), (300, "umap"), (600, "tsne"), (600, "umap")}
+    assert "mixture" in maps[600, "umap"]["latents"] and 0 <= maps[300, "tsne"]["neighbour_agreement_10"] <= 1

@@ -20,7 +20,7 @@ from .rundata import Events, Source
 
 THUMB_SIDE = 64
 WAVE_BINS = 150
-DEFAULT_BUDGET_MB = 12.0
+DEFAULT_BUDGET_MB = 15.0  # every event of the default 6,000-event run
 MEAN_SAMPLE = 400  # members averaged into a cluster's mean spectrogram
 
 
