@@ -245,9 +245,12 @@ def main(argv=None) -> int:
     ap.add_argument("--libs", default="canvas,plotly,bokeh,gpuclust",
                     help="canvas: gpuclust's page, points only; gpuclust: the same with 15 MB of thumbnails")
     ap.add_argument("--screenshot", help="PNG of the run's explore.html, an event hovered")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the sections of --out not measured this time (pages or maps), each with its own load")
     ap.add_argument("--out", default="benchmarks/results/explore.json")
     a = ap.parse_args(argv)
-    doc = {"machine": describe("cpu"), "load_at_start": load(),
+    doc = {"machine": describe("cpu"), "load_at_start": load(), "command": " ".join(["bench_explore.py", *(argv or
+           __import__("sys").argv[1:])]),
            "browser": "Debian chromium, headless, --disable-gpu (software rendering)"}
     with tempfile.TemporaryDirectory() as tmp:
         if a.sizes:
@@ -257,6 +260,14 @@ def main(argv=None) -> int:
     if a.run and a.screenshot:
         screenshot(os.path.join(a.run, "explore.html"), a.screenshot)
     doc["load_at_end"] = load()
+    if a.merge and os.path.exists(a.out):
+        with open(a.out) as fh:
+            old = json.load(fh)
+        for key in ("pages", "maps"):
+            if key not in doc and key in old:
+                doc[key] = old[key]
+                doc[f"{key}_measured"] = old.get(f"{key}_measured", {"date": old["machine"]["date"],
+                                                                      "load_at_start": old.get("load_at_start")})
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as fh:
         json.dump(doc, fh, indent=1)

@@ -116,6 +116,21 @@ def test_the_run_writes_a_self_contained_page_with_every_event_on_the_map(run_di
         assert np.allclose(xy[[where[int(r)] for r in z["rows"]]], z["xy"], atol=1e-3)
 
 
+def test_positions_kept_beside_labels_follow_a_remade_map(run_dir, tmp_path):
+    from gpuclust.explore import write_explore
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    with np.load(run / "model" / "tsne.npz") as z:  # as if the t-SNE stage had been run again
+        ref = {k: z[k] for k in z.files}
+    ref["xy"] = ref["xy"] * 2 + 100
+    np.savez(run / "model" / "tsne.npz", **ref)
+    write_explore(run, log=lambda *_: None)
+    with np.load(run / "map-tsne.npz") as z:
+        where = {int(r): i for i, r in enumerate(z["rows"])}
+        assert np.allclose(z["xy"][[where[int(r)] for r in ref["rows"]]], ref["xy"], atol=1e-3)
+
+
 def test_in_a_browser_from_disk_hover_filter_lasso_and_csv_export(run_dir, browser, tmp_path):
     page = open_page(browser, (run_dir / "explore.html").as_uri())
     events = labels(run_dir)

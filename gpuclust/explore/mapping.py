@@ -32,7 +32,7 @@ def event_map(src: Source, events: Events, method: str | None = None, latents=No
     method = method or default_method(src)
     if method not in METHODS:
         raise GpuclustError(f"unknown map {method!r}: use one of {', '.join(METHODS)}")
-    cached = _cached(src.path, events.rows, method)
+    cached = _cached(src.path, events.rows, method, _map_version(src, method))
     if cached is not None and not remap:
         return cached, method
     z = _latents(src, events, latents)
@@ -41,17 +41,31 @@ def event_map(src: Source, events: Events, method: str | None = None, latents=No
     else:
         xy = _umap(src, z, device, remap, log)
     with atomic_path(os.path.join(src.path, map_file(method))) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, rows=events.rows, xy=xy.astype(np.float32), method=np.array(method))
+        np.savez(fh, rows=events.rows, xy=xy.astype(np.float32), method=np.array(method),
+                 version=np.array(_map_version(src, method)))
     return xy, method
 
 
-def _cached(path: str, rows, method: str):
+def _map_version(src: Source, method: str) -> str:
+    """A digest of the run's map (its saved reference positions): a map made again (a rerun t-SNE stage,
+    --remap) makes the positions kept beside labels.csv stale."""
+    import hashlib
+
+    f = model_file(src.model_path, f"{method}.npz")
+    if not os.path.exists(f):
+        return ""
+    with open(f, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
+def _cached(path: str, rows, method: str, version: str):
     f = os.path.join(path, map_file(method))
     if not os.path.exists(f):
         return None
     try:
         with np.load(f, allow_pickle=False) as z:
-            if str(z["method"]) == method and np.array_equal(z["rows"], rows):
+            if (str(z["method"]) == method and str(z["version"]) == version and version
+                    and np.array_equal(z["rows"], rows)):
                 return z["xy"].astype(np.float64)
     except (OSError, ValueError, KeyError):
         pass  # damaged: made again
