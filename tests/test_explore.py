@@ -395,12 +395,14 @@ def test_explore_with_a_umap_map_and_predict_places_new_events_on_it(run_dir, tm
     assert meta["umap"]["device"] == "cpu" and (run / "model" / "umap.npz").exists()
     with np.load(run / "map-umap.npz") as z:
         assert len(z["rows"]) == 400 and np.isfinite(z["xy"]).all()
-    out = tmp_path / "pred"
+    out = run / "predict-1"  # where predict puts its output by default
     r = invoke("predict", run, json.load(open(run / "config.json"))["data"], "-o", out, "--device", "cpu")
     assert r.exit_code == 0 and "on the run's UMAP map" in r.output, r.output
     with np.load(out / "map-umap.npz") as z:
         assert len(z["rows"]) == 400 and np.isfinite(z["xy"]).all()
     assert '"method": "umap"' in (out / "explore.html").read_text()
+    r = invoke("explore", out, "-o", tmp_path / "again.html")  # the run is found above its predict output
+    assert r.exit_code == 0 and '"kind": "predict"' in (tmp_path / "again.html").read_text(), r.output
 
 
 def test_bench_explore_runs_at_a_tiny_size(run_dir, tmp_path):

@@ -418,6 +418,8 @@ function saveNames() {
 // ---- start -----------------------------------------------------------------------------------
 $("title").textContent = `${META.run}: ${N.toLocaleString()} events, ${K} clusters, ${META.method === "umap" ? "UMAP" : "t-SNE"} map` +
   (META.kind === "predict" ? " (predict)" : "");
+$("f-ll-name").textContent = META.score_label;
+document.querySelectorAll(".score-name").forEach((el) => { el.textContent = META.score_label; });
 setMode(); legend(); controls(); resize(); resetView(); applyFilters();
 if (N > 0) showMean(CL[0]);
 // for scripted checks (tests, benchmarks): where an event is drawn, and when the first frame is up

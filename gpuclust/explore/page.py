@@ -74,6 +74,7 @@ def build_page(src: Source, events: Events, xy: np.ndarray, method: str, emb: di
         "has_prob": bool(np.isfinite(events.probability).any()),
         "has_ll": bool(np.isfinite(events.log_likelihood).any()),
         "has_time": bool(np.isfinite(events.time_ms).any()), "note": note,
+        "score_label": "log-likelihood" if src.meta["clusterer"].get("method", "gmm") == "gmm" else "score",
         "thumbs": 0, "th": 0, "tw": 0, "waves": False, "wave_len": 2 * WAVE_BINS, "file_rows": None,
         "traces": False,
     }

@@ -86,6 +86,9 @@ def open_source(path: str, run: str | None = None) -> Source:
         raise GpuclustError(f"{path}: has no labels.csv; explore a finished run (or predict) directory")
     is_run = os.path.exists(os.path.join(path, "config.json")) and os.path.isdir(os.path.join(path, "model"))
     model_path = path if is_run else run
+    parent = os.path.dirname(os.path.abspath(path))
+    if model_path is None and os.path.exists(os.path.join(parent, "model", "model.json")):
+        model_path = parent  # predict's default output directory is inside its run
     if model_path is None:
         raise GpuclustError(f"{path}: not a run directory (no config.json and model/); for a predict output "
                             "directory, give the run that labelled it")
