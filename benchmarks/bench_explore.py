@@ -219,7 +219,7 @@ def bench_maps(run: str, sizes, seed: int = 0) -> list:
 
 
 def screenshot(page_path: str, png: str) -> None:
-    """The page of a run, an event hovered, as a picture for the README."""
+    """The page of a run, a lasso selection made and an event hovered, as a picture for the README."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
@@ -230,7 +230,15 @@ def screenshot(page_path: str, png: str) -> None:
         page.wait_for_selector("body[data-ready='1']", state="attached", timeout=60_000)
         n = page.evaluate("window.explore.n")
         xy = np.array(page.evaluate(f"Array.from({{length: {n}}}, (_, i) => window.explore.screenOf(i))"))
-        page.mouse.move(*xy[n // 3])
+        cx, cy = xy[n // 3]  # a lasso around an event, so the counts show a selection, then that event hovered
+        page.keyboard.down("Shift")
+        page.mouse.move(cx - 90, cy - 70)
+        page.mouse.down()
+        for x, y in ((cx + 90, cy - 70), (cx + 110, cy + 60), (cx - 80, cy + 80), (cx - 90, cy - 70)):
+            page.mouse.move(x, y, steps=8)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+        page.mouse.move(cx, cy)
         page.screenshot(path=png)
         b.close()
 
