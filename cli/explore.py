@@ -11,12 +11,15 @@ from .main import cli, friendly
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="The page to write [RUN_DIR/explore.html].")
 @click.option("--run", "model_run", type=click.Path(file_okay=False), default=None,
-              help="For a predict output directory: the run whose model labelled it.")
+              help="For a predict output directory: the run whose model labelled it [the directory above it, "
+                   "where predict writes by default].")
 @click.option("--map", "method", type=click.Choice(["tsne", "umap"]), default=None,
               help="The map: the run's t-SNE (its sample, every other event placed on it) or UMAP, made once "
                    "and kept in the run's model so that predict places new events on it [umap if the run has "
                    "one, else tsne].")
-@click.option("--remap", is_flag=True, help="Make the map again instead of using the one kept beside labels.csv.")
+@click.option("--remap", is_flag=True,
+              help="Place the events again instead of reading map-<map>.npz; with --map umap on a run, fit a new "
+                   "UMAP map.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where UMAP runs (cuML on a GPU, umap-learn on the CPU).")
 @click.option("--thumbnails-mb", type=click.FloatRange(0), default=15.0, show_default=True,
@@ -69,12 +72,12 @@ def explore(run_dir, out, model_run, method, remap, device, thumbnails_mb, serve
 @click.argument("names", type=click.Path(dir_okay=False))
 @friendly
 def name(run_dir, names):
-    """Write the cluster names of NAMES (the JSON the explore page saves) into RUN_DIR's model: a later
-    predict writes them in labels.csv (cluster_name) and QuakeML. Clusters with the same name are merged
-    there."""
+    """Write the cluster names of NAMES (the JSON the explore page saves) into RUN_DIR's model and its
+    labels.csv (cluster_name): a later predict writes them in its labels.csv and QuakeML. Clusters with
+    the same name are merged there."""
     from gpuclust.explore.names import write_names
 
     got = write_names(run_dir, names)
     named = {j: n for j, n in enumerate(got) if n}
-    click.echo(f"named {len(named)} of {len(got)} clusters in {run_dir}/model/model.json: "
+    click.echo(f"named {len(named)} of {len(got)} clusters in {run_dir}/model/model.json and labels.csv: "
                + (", ".join(f"{j} {n}" for j, n in named.items()) or "none"))

@@ -199,12 +199,13 @@ def test_names_from_the_page_reach_labels_and_quakeml_of_a_later_predict(run_dir
     page.close()
     r = invoke("name", run_dir, names)
     assert r.exit_code == 0 and "named 3 of 4 clusters" in r.output, r.output
+    want = {"0": "icequake", "1": "icequake", "2": "tremor", "3": ""}
+    assert all(row["cluster_name"] == want[row["cluster"]] for row in labels(run_dir))  # the run's own too
 
     data = json.load(open(run_dir / "config.json"))["data"]
     out = tmp_path / "pred"
     r = invoke("predict", run_dir, data, "-o", out, "--format", "quakeml", "--device", "cpu")
     assert r.exit_code == 0, r.output
-    want = {"0": "icequake", "1": "icequake", "2": "tremor", "3": ""}
     rows = labels(out)
     assert all(row["cluster_name"] == want[row["cluster"]] for row in rows)
     for ev in read_labels_from_quakeml(out / "catalogue.xml"):

@@ -3,7 +3,8 @@
 The page saves {"format": "gpuclust-names", "version": 1, "k": K, "names": {"3": "icequake", ...}};
 two clusters with the same name are merged for whoever reads the names (labels.csv's cluster_name,
 QuakeML). The model keeps them as classes.cluster_names in model.json, one entry per cluster (null
-where unnamed); predict writes them into labels.csv and QuakeML, and a name QuakeML knows
+where unnamed), and the run's labels.csv gets a cluster_name column; predict writes them into its
+labels.csv and QuakeML, and a name QuakeML knows
 ("icequake" ...) gives the event its QuakeML type.
 """
 from __future__ import annotations
@@ -49,7 +50,8 @@ def read_names(path: str, k: int) -> list:
 
 
 def write_names(run_dir: str, names_path: str) -> list:
-    """Write the names into <run_dir>/model/model.json; returns them (one per cluster, None where unnamed)."""
+    """Write the names into <run_dir>/model/model.json, and as the cluster_name column of the run's own
+    labels.csv; returns them (one per cluster, None where unnamed)."""
     meta_path = model_file(run_dir, "model.json")
     if not os.path.exists(meta_path):
         raise GpuclustError(f"{run_dir}: holds no saved model (no model/model.json)")
@@ -57,4 +59,30 @@ def write_names(run_dir: str, names_path: str) -> list:
         k = int(json.load(fh)["clusterer"]["k"])
     names = read_names(names_path, k)
     update_model_meta(run_dir, lambda m: m.setdefault("classes", {}).update(cluster_names=names))
+    name_labels(os.path.join(run_dir, "labels.csv"), names)
     return names
+
+
+def name_labels(path: str, names: list) -> None:
+    """Set (or add, after `cluster`) the cluster_name column of a labels.csv."""
+    import csv
+
+    from ..atomic import atomic_path
+
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or "cluster" not in rows[0]:
+        return
+    head, c = rows[0], rows[0].index("cluster")
+    if "cluster_name" not in head:
+        for r in rows:
+            r.insert(c + 1, "")
+        head[c + 1] = "cluster_name"
+    n = head.index("cluster_name")
+    for r in rows[1:]:
+        j = int(r[c])
+        r[n] = (names[j] if 0 <= j < len(names) else None) or ""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
