@@ -74,10 +74,12 @@ def plotly_page(n: int, path: str) -> None:
     import plotly.graph_objects as go
 
     ev, xy = synthetic_events(n)
+    fields = np.stack([ev.rows, ev.probability, ev.log_likelihood], 1).astype(np.float32)
     fig = go.Figure(go.Scattergl(x=xy[:, 0].astype(np.float32), y=xy[:, 1].astype(np.float32), mode="markers",
                                  marker={"color": ev.cluster.astype(np.uint8), "colorscale": "Viridis", "size": 3},
-                                 customdata=np.stack([ev.rows, ev.probability, ev.log_likelihood], 1).astype(np.float32),
-                                 hovertemplate="row %{customdata[0]}<br>p %{customdata[1]:.3f}<br>ll %{customdata[2]:.2f}"))
+                                 customdata=fields,
+                                 hovertemplate="row %{customdata[0]}<br>p %{customdata[1]:.3f}"
+                                               "<br>ll %{customdata[2]:.2f}"))
     fig.write_html(path, include_plotlyjs=True, full_html=True,
                    post_script="document.body.dataset.t = performance.now(); document.body.dataset.ready = '1';")
 

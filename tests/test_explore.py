@@ -215,6 +215,8 @@ def test_names_from_the_page_reach_labels_and_quakeml_of_a_later_predict(run_dir
     # the predict's own page: the new events on the run's map, named as the run's clusters
     html = (out / "explore.html").read_text()
     assert '"icequake"' in html and (out / "map-tsne.npz").exists()
+    r = invoke("predict", run_dir, data, "-o", tmp_path / "bare", "--device", "cpu", "--no-explore")
+    assert r.exit_code == 0 and not (tmp_path / "bare" / "explore.html").exists(), r.output
     invoke("name", run_dir, _names_file(tmp_path, {}))  # leave the shared run unnamed
 
 
