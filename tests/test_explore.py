@@ -426,3 +426,18 @@ def test_bench_explore_runs_at_a_tiny_size(run_dir, tmp_path):
     maps = {(m["events"], m["map"]): m for m in doc["maps"]}
     assert set(maps) == {(300, "tsne"), (300, "umap"), (600, "tsne"), (600, "umap")}
     assert "mixture" in maps[600, "umap"]["latents"] and 0 <= maps[300, "tsne"]["neighbour_agreement_10"] <= 1
+
+
+@pytest.mark.gpu
+def test_cumls_umap_places_new_events_and_a_saved_map_rebuilds_on_the_gpu():
+    from gpuclust.embedding.maps import fit_umap, has_cuml_umap, neighbour_agreement, rebuild_umap, umap_transform
+
+    if not has_cuml_umap():
+        pytest.skip("cuML is not installed")
+    z, y = blobs(3000)
+    xy, est, params = fit_umap(z[:2000], "cuda", seed=1)
+    assert params["device"] == "cuda" and neighbour_agreement(xy, y[:2000]) > 0.95
+    new = umap_transform(est, z[2000:])
+    nearest = np.linalg.norm(new[:, None] - xy[None], axis=2).argmin(axis=1)
+    assert (y[:2000][nearest] == y[2000:]).mean() > 0.95
+    rebuild_umap(z[:2000], xy, params)  # cuML with a seed is documented as reproducible: predict relies on it
