@@ -82,7 +82,7 @@ def _options(specs):
     return deco
 
 
-def run_pipeline_from_cli(data, config_file, resume, options, until=None):
+def run_pipeline_from_cli(data, config_file, resume, options, until=None, explore=False):
     from gpuclust.backend import resolve_backend
     from gpuclust.pipeline.config import make_config
     from gpuclust.pipeline.run import run as run_pipeline
@@ -90,7 +90,7 @@ def run_pipeline_from_cli(data, config_file, resume, options, until=None):
     cfg = make_config(config_file, data=data, **options)
     backend = resolve_backend(cfg.device)
     click.echo(f"device: {backend.device}" + (" (auto)" if cfg.device == "auto" else ""))
-    return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until)
+    return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until, explore=explore)
 
 
 def _metric(m: dict, key: str) -> str:
@@ -102,10 +102,12 @@ def _metric(m: dict, key: str) -> str:
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @_options(DATA_OPTIONS + TRAIN_OPTIONS + RUN_ONLY_OPTIONS + [OUT_OPTION])
 @click.option("--dec/--no-dec", default=None, help="Refine the encoder with DEC [off].")
+@click.option("--explore/--no-explore", "explore", default=True, show_default=True,
+              help="Write explore.html, every event on an interactive map (`gpuclust explore`).")
 @friendly
-def run(data, config_file, resume, **options):
+def run(data, config_file, resume, explore, **options):
     """Everything in one go: read (or make) data, train, encode, cluster, t-SNE, figures, report."""
-    _, summary = run_pipeline_from_cli(data, config_file, resume, options)
+    _, summary = run_pipeline_from_cli(data, config_file, resume, options, explore=explore)
     m = summary["metrics"]
     click.echo("")
     click.echo(f"run directory: {summary['run_dir']}")
@@ -158,9 +160,11 @@ def train(data, config_file, resume, **options):
 @click.option("--dask", help="Encode and label partitions on Dask: local, local-cuda, tcp://HOST:PORT or a "
                              "scheduler file.")
 @click.option("--dask-workers", type=click.IntRange(1), help="Worker processes for --dask local [one per core].")
+@click.option("--explore/--no-explore", "explore", default=True, show_default=True,
+              help="Write explore.html, the new events on the run's map (`gpuclust explore`).")
 @friendly
 def predict(run_dir, data, out, fmt, novelty_percentile, overlay, group, dataset, labels_dataset, bad_rows,
-            batch_size, device, dask, dask_workers):
+            batch_size, device, dask, dask_workers, explore):
     """Label new detections with a trained run: a spectrogram file (RIS or plain layout) or waveform files
     (miniSEED, SAC, ..., cut with the run's parameters). Flags events that fit no cluster as unknown,
     places them on the run's t-SNE map and writes labels.csv, metrics.json, figures and the catalogue."""
@@ -178,7 +182,7 @@ def predict(run_dir, data, out, fmt, novelty_percentile, overlay, group, dataset
                         batch_size=batch_size, client=client, overlay=overlay, bad_rows=bad_rows,
                         data_options={k: v for k, v in (("group", group), ("dataset", dataset),
                                                          ("labels_dataset", labels_dataset)) if v is not None},
-                        log=click.echo)
+                        log=click.echo, explore=explore)
     finally:
         disconnect(client)
     nov = m["novelty"]

@@ -26,7 +26,7 @@ def detection_time(entry: dict):
 
 
 def write_quakeml(path, rows, labels, catalogue, probs=None, scores=None, unknown=None, cluster_types=None,
-                  run_name: str = "gpuclust") -> int:
+                  run_name: str = "gpuclust", cluster_names=None) -> int:
     """Write the detections to `path` as QuakeML; returns the number of events. One-line errors."""
     from obspy import UTCDateTime
     from obspy.core.event import (Catalog, Comment, CreationInfo, Event, EventDescription, Pick,
@@ -47,6 +47,9 @@ def write_quakeml(path, rows, labels, catalogue, probs=None, scores=None, unknow
         cluster = int(labels[i])
         is_unknown = bool(unknown[i]) if unknown is not None else False
         label = {"row": int(row), "cluster": cluster, "unknown": is_unknown}
+        name = cluster_names[cluster] if cluster_names else None
+        if name:
+            label["name"] = name
         if probs is not None:
             label["probability"] = round(float(np.max(probs[i])), 6)
         if scores is not None:
@@ -62,7 +65,8 @@ def write_quakeml(path, rows, labels, catalogue, probs=None, scores=None, unknow
                    comments=[Comment(text=json.dumps(label, sort_keys=True),
                                      resource_id=ResourceIdentifier(f"{LABEL_COMMENT}/{int(row)}"))],
                    event_descriptions=[EventDescription(text="unknown (fits no cluster)" if is_unknown
-                                                        else f"gpuclust cluster {cluster}", type="earthquake name")])
+                                                        else f"gpuclust cluster {cluster}" + (f": {name}" if name else ""),
+                                                        type="earthquake name")])
         etype = "other event" if is_unknown else (cluster_types[cluster] if cluster_types else None)
         if etype:
             ev.event_type = etype

@@ -122,15 +122,15 @@ CATALOGUE_COLUMNS = ("network", "station", "location", "channel", "id", "dt_on",
 
 
 def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None, scores=None,
-                 unknown=None) -> None:
-    """labels.csv: row, nearest cluster, [unknown flag, novelty score], [max probability, per-cluster
-    probabilities], [true class], catalogue columns."""
+                 unknown=None, cluster_names=None) -> None:
+    """labels.csv: row, nearest cluster, [its name], [unknown flag, novelty score], [max probability, per-cluster
+    probabilities], [true class], catalogue columns. cluster_names: the user's, one per cluster (or None)."""
     cat_cols = []
     if catalogue:
         cat_cols = [c for c in CATALOGUE_COLUMNS if c in catalogue[0]]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        head = ["row", "cluster"]
+        head = ["row", "cluster"] + (["cluster_name"] if cluster_names else [])
         if unknown is not None:
             head += ["unknown", "score"]
         if probs is not None:
@@ -140,6 +140,8 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
         w.writerow(head + cat_cols)
         for i in range(len(rows)):
             line = [int(rows[i]), int(labels[i])]
+            if cluster_names:
+                line += [cluster_names[int(labels[i])] or ""]
             if unknown is not None:
                 line += [int(bool(unknown[i])), f"{scores[i]:.6g}"]
             if probs is not None:

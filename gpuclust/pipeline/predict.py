@@ -27,8 +27,10 @@ from .model import RunModel, load_run_model
 
 def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt: str = "csv",
             percentile: float | None = None, batch_size: int = 1024, client=None, overlay: str | None = None,
-            bad_rows: str = "skip", data_options: dict | None = None, log=print) -> dict:
-    """Label the detections in `inputs` with the run's model; write everything to `out`; return the metrics."""
+            bad_rows: str = "skip", data_options: dict | None = None, log=print, explore: bool = True) -> dict:
+    """Label the detections in `inputs` with the run's model; write everything to `out`; return the metrics.
+
+    explore: also write explore.html, every new event on the run's map (gpuclust.explore)."""
     model = load_run_model(run_path)
     if fmt not in ("csv", "quakeml"):
         raise GpuclustError(f"unknown --format {fmt!r}: use csv or quakeml")
@@ -51,17 +53,24 @@ def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt
         metrics = summarise(model, labels, unknown, scores, limit, truth, names, percentile)
         metrics.update(data=os.path.abspath(data_path), rows=int(len(rows)), bad_rows=int(n_bad),
                        device=backend.device)
-        write_labels(os.path.join(out, "labels.csv"), rows, labels, probs, catalogue, truth, names, scores, unknown)
+        named = (model.meta.get("classes") or {}).get("cluster_names")  # from `gpuclust name`
+        write_labels(os.path.join(out, "labels.csv"), rows, labels, probs, catalogue, truth, names, scores, unknown,
+                     named)
         write_json(os.path.join(out, "metrics.json"), metrics)
         made = figures(model, z, labels, unknown, rows, catalogue, truth, names, drivers, out, backend, log)
         if fmt == "quakeml":
             from ..export import quakeml_types, write_quakeml
 
+            classes = [n or c for n, c in zip(named or [None] * model.k, model.class_of_cluster() or [None] * model.k)]
             write_quakeml(os.path.join(out, "catalogue.xml"), rows, labels, catalogue, probs, scores, unknown,
-                          quakeml_types(model.class_of_cluster()), os.path.basename(os.path.normpath(run_path)))
+                          quakeml_types(classes), os.path.basename(os.path.normpath(run_path)), named)
             made.append("catalogue.xml")
         metrics["outputs"] = ["labels.csv", "metrics.json", *made]
         write_json(os.path.join(out, "metrics.json"), metrics)
+        if explore:
+            from ..explore import write_explore_or_warn
+
+            write_explore_or_warn(out, run=run_path, latents=(rows, z), device=backend.device, log=log)
     return metrics
 
 

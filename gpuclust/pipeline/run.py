@@ -22,7 +22,8 @@ from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_d
                      train_stage, tsne_stage)
 
 
-def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
+def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None,
+        explore: bool = True) -> dict:
     """Run every stage (or those up to `until`); returns a summary (paths, metrics, seconds per stage).
 
     The output directory is checked (writable, not in use by another run) before any work; a run
@@ -64,6 +65,10 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
                   ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
                   ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
         summary = _run_stages(stages, keys, c, run_dir, resume, log, until)
+        if explore and until is None:  # the interactive page, from the finished run's files (gpuclust.explore)
+            from ..explore import write_explore_or_warn
+
+            summary["explore"] = write_explore_or_warn(run_dir.path, device=backend.device, log=log)
     except GpuclustError as e:
         run_dir.close(failed=True)
         if run_dir.record:
