@@ -9,8 +9,8 @@ from .main import cli, friendly
 from .options import NORMALISATIONS, data_options, device_option, existing_file
 
 
-@cli.command(short_help="Write the synthetic benchmark (or a deployment scenario) with ground truth.")
-@click.argument("output", type=click.Path(dir_okay=False))
+@cli.command(short_help="Write the synthetic benchmark (or a deployment scenario, or a waveform archive).")
+@click.argument("output", type=click.Path(dir_okay=False), required=False)
 @click.option("-n", "--rows", type=click.IntRange(1, 427_798), default=20_000, show_default=True,
               help="Number of spectrograms (up to the full RIS size, 427,798).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same file.")
@@ -18,13 +18,35 @@ from .options import NORMALISATIONS, data_options, device_option, existing_file
               help="benchmark: 8 classes drawn independently (the built-in data); deployment: a 120-day timeline "
                    "of 9 stations with episodes, daily and tidal cycles, a temperature and a tide driver (written "
                    "beside the file), per-station classes, instrument glitches and a class that starts half-way.")
+@click.option("--archive", "archive", type=click.Path(file_okay=False), default=None,
+              help="Write a continuous waveform archive instead: SDS miniSEED day files at 100 Hz with the "
+                   "deployment scenario's events in station noise, inventory.xml and catalogue.csv of the "
+                   "planted events.")
+@click.option("--days", type=click.IntRange(1, 366), default=3, show_default=True, help="With --archive: days.")
+@click.option("--stations", type=click.IntRange(1, 999), default=1, show_default=True,
+              help="With --archive: stations.")
 @friendly
-def synth(output, rows, seed, scenario):
-    """Write synthetic spectrograms with ground truth (/4.0/Label) in the RIS layout, and a catalogue CSV."""
+def synth(output, rows, seed, scenario, archive, days, stations):
+    """Write synthetic spectrograms with ground truth (/4.0/Label) in the RIS layout, and a catalogue CSV;
+    or, with --archive DIR, a synthetic continuous waveform archive."""
     from tqdm import tqdm
 
-    from gpuclust.atomic import ensure_writable_file
+    from gpuclust.atomic import ensure_writable_dir, ensure_writable_file
+    from gpuclust.errors import GpuclustError
 
+    if archive is not None:
+        from gpuclust.archive.synthetic import write_archive
+
+        if output is not None:
+            raise GpuclustError("give OUTPUT (a spectrogram file) or --archive DIR (waveforms), not both")
+        ensure_writable_dir(archive, "--archive")
+        with tqdm(total=days * stations, unit="station-day", desc="synth", disable=None) as bar:
+            info = write_archive(archive, days, stations, seed=seed, progress=bar.update)
+        click.echo(f"wrote {info['station_days']} station-days with {info['events']} planted events to {archive} "
+                   f"(inventory: {info['inventory']}, catalogue: {info['catalogue']})")
+        return
+    if output is None:
+        raise GpuclustError("give OUTPUT, the spectrogram file to write (or --archive DIR for waveforms)")
     ensure_writable_file(output, "OUTPUT")
     with tqdm(total=rows, unit="spec", desc="synth", disable=None) as bar:
         if scenario == "benchmark":

@@ -173,6 +173,7 @@ def run_job(units, output: str, cfg: UnitConfig, executor=None, workers: int = 1
     the same command resumes after the bad input is fixed or removed).
     """
     t0 = time.perf_counter()
+    output = os.fspath(output)
     writer = StreamWriter(output, cfg, job_identity(cfg, units))
     s = Summary(units=len(units), output=output)
     if writer.resumed_note:
@@ -285,6 +286,7 @@ def run_archive(inputs, output, p, d, start=None, end=None, stations=None, chann
     from .sources import find_units
     from .unit import archive_rate
 
+    output = os.fspath(output)
     found = find_units(inputs, start, end, stations, channels)
     cfg = UnitConfig(p=p, d=d, margin_s=margin_s, taper_s=min(60.0, margin_s / 5), inventory=inventory,
                      output=motion, units=units, fs=archive_rate(found, d.channel))

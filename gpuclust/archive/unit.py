@@ -99,8 +99,8 @@ def read_file(path: str, start=None, end=None, own: bool = True):
             st = obspy.read(path, starttime=start, endtime=end, nearest_sample=False)
         except Exception as e:  # ObsPy raises many types for files it cannot read
             if own:
-                raise SkipUnit(f"{path}: not a waveform file ObsPy can read ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''})".rstrip(": )") + ")")
+                said = (str(e).splitlines() or [type(e).__name__])[0].replace(f" for file {path}", "")
+                raise SkipUnit(f"{path}: not a waveform file ObsPy can read (ObsPy: {said})")
             return obspy.Stream(), [f"{path}: unreadable, its margin left out"]
     notes = list(dict.fromkeys(_warning_words(path, w) for w in caught))
     if notes and own and any("truncated" in n for n in notes):
