@@ -83,9 +83,9 @@ def station_noise(seed: int, station: int, day: int, n: int) -> np.ndarray:
     return NOISE_MS * level * (0.6 * white + 0.4 * red)
 
 
-def day_counts(seed: int, station: int, day: int, events: list[dict]) -> np.ndarray:
-    """One station-day in counts (int32): noise plus every planted event overlapping the day."""
-    n = int(86400 * FS)
+def day_counts(seed: int, station: int, day: int, events: list[dict], day_s: float = 86400.0) -> np.ndarray:
+    """One station-day in counts (int32): noise plus every planted event overlapping the day (its first day_s s)."""
+    n = int(day_s * FS)
     x = station_noise(seed, station, day, n)
     lo = day * 86400.0
     for e in events:
@@ -121,10 +121,12 @@ def inventory(stations: list[str], start: dt.date):
 
 def write_archive(root, days: int, n_stations: int, seed: int = 0, start: dt.date = START,
                   per_station_day: float = EVENTS_PER_STATION_DAY, events: list[dict] | None = None,
-                  progress=None) -> dict:
+                  progress=None, day_s: float = 86400.0) -> dict:
     """Write the archive under `root`: SDS day files, root/inventory.xml, root/catalogue.csv.
 
     `events` replaces the scenario's (dicts with time in s from `start`, station index, class, snr).
+    day_s < 86400 writes only the first day_s seconds of every day (a quick archive for tests: the days
+    are then not continuous, and the planted events outside the recorded hours are left out).
     Returns the paths written and the number of planted events.
     """
     from obspy import Stream, Trace, UTCDateTime
@@ -134,12 +136,13 @@ def write_archive(root, days: int, n_stations: int, seed: int = 0, start: dt.dat
     names = station_names(n_stations)
     events = plant_events(days, n_stations, seed, per_station_day) if events is None else \
         [{"id": i, **e} for i, e in enumerate(events)]
+    events = [e for e in events if (e["time"] % 86400) < day_s - EVENT_S]
     by_station = {s: [e for e in events if e["station"] == s] for s in range(n_stations)}
     for s, name in enumerate(names):
         for d in range(days):
             day = start + dt.timedelta(days=d)
             near = [e for e in by_station[s] if -EVENT_S < e["time"] - d * 86400 < 86400 + EVENT_S]
-            tr = Trace(day_counts(seed, s, d, near), header={
+            tr = Trace(day_counts(seed, s, d, near, day_s), header={
                 "network": NETWORK, "station": name, "location": "", "channel": CHANNEL, "sampling_rate": FS,
                 "starttime": UTCDateTime(day.isoformat())})
             path = sds_path(root, name, day)

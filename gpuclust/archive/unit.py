@@ -139,17 +139,33 @@ def read_unit(unit, cfg: UnitConfig):
 
 
 # -- the pre-filter, on one contiguous segment --------------------------------------------------------
+# The same operations as the reference's (ObsPy's Trace.detrend, taper, decimate, filter), on arrays and in
+# place where possible: on this machine a fresh 70 MB array costs as much as a filter pass over it.
+
+BLOCK = 1 << 20
+
 
 def detrend_quadratic(x: np.ndarray) -> np.ndarray:
-    """x minus its least-squares quadratic, from five sums (ObsPy's polyfit builds an n x 3 matrix)."""
+    """x minus its least-squares quadratic, in place, from five sums over blocks.
+
+    ObsPy's polynomial detrend builds an n x 3 Vandermonde matrix and solves it by least squares: 85 % of
+    the reference's time on a 100 Hz station-day.
+    """
     n = x.size
-    t = np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
-    t2 = t * t
-    s0, s1, s2, s3, s4 = n, t.sum(), t2.sum(), (t2 * t).sum(), (t2 * t2).sum()
-    b = np.array([x.sum(), t @ x, t2 @ x])
-    a = np.array([[s0, s1, s2], [s1, s2, s3], [s2, s3, s4]])
-    c = np.linalg.lstsq(a, b, rcond=None)[0]
-    return x - (c[0] + c[1] * t + c[2] * t2)
+    step = 2.0 / (n - 1) if n > 1 else 0.0
+    sums, b = np.zeros(5), np.zeros(3)
+    for lo in range(0, n, BLOCK):
+        t = -1.0 + step * np.arange(lo, min(lo + BLOCK, n))
+        t2 = t * t
+        xs = x[lo:lo + t.size]
+        sums += (t.size, t.sum(), t2.sum(), (t2 * t).sum(), (t2 * t2).sum())
+        b += (xs.sum(), t @ xs, t2 @ xs)
+    s0, s1, s2, s3, s4 = sums
+    c = np.linalg.lstsq(np.array([[s0, s1, s2], [s1, s2, s3], [s2, s3, s4]]), b, rcond=None)[0]
+    for lo in range(0, n, BLOCK):
+        t = -1.0 + step * np.arange(lo, min(lo + BLOCK, n))
+        x[lo:lo + t.size] -= c[0] + t * (c[1] + c[2] * t)
+    return x
 
 
 def taper_ends(x: np.ndarray, n_taper: int) -> np.ndarray:
@@ -164,8 +180,11 @@ def taper_ends(x: np.ndarray, n_taper: int) -> np.ndarray:
 
 def prefilter(tr, cfg: UnitConfig, inventory=None):
     """Detrend, taper the ends, remove the response, decimate to p.fs, band-pass: one contiguous trace."""
+    from obspy.signal.filter import bandpass, integer_decimation, lowpass_cheby_2
+
     p = cfg.p
-    tr.data = taper_ends(detrend_quadratic(tr.data.astype(np.float64)), int(cfg.taper_s * tr.stats.sampling_rate))
+    x = tr.data if tr.data.dtype == np.float64 else tr.data.astype(np.float64)
+    tr.data = taper_ends(detrend_quadratic(x), int(cfg.taper_s * tr.stats.sampling_rate))
     if inventory is not None:
         nyq = tr.stats.sampling_rate / 2
         pre = (0.5 * p.fmin, 0.8 * p.fmin, min(1.5 * p.fmax, 0.8 * nyq), min(2 * p.fmax, 0.95 * nyq))
@@ -178,12 +197,40 @@ def prefilter(tr, cfg: UnitConfig, inventory=None):
     fs = tr.stats.sampling_rate
     if abs(fs - p.fs) > 1e-6:
         factor = fs / p.fs
-        if abs(factor - round(factor)) < 1e-6 and round(factor) > 1:
-            tr.decimate(int(round(factor)), no_filter=False)
+        if abs(factor - round(factor)) < 1e-6 and 1 < round(factor) <= 16:
+            q = int(round(factor))
+            tr.data = integer_decimation(lowpass_cheby_2(tr.data, fs * 0.5 / q, fs, maxorder=12), q)
+            tr.stats.sampling_rate = fs / q
         else:
             tr.resample(p.fs)
-    tr.filter("bandpass", freqmin=p.fmin, freqmax=min(p.fmax, 0.45 * p.fs), zerophase=True)
+    tr.data = bandpass(tr.data, p.fmin, min(p.fmax, 0.45 * p.fs), p.fs, corners=4, zerophase=True)
     return tr
+
+
+def contiguous(st):
+    """The traces as contiguous segments: joined without a copy per piece when they abut exactly (the
+    common case, a day and its margins), else merged the ObsPy way (method 1) and split at the gaps."""
+    from obspy import Stream, Trace
+
+    traces = sorted(st, key=lambda tr: (tr.id, tr.stats.starttime))
+    ids = {tr.id for tr in traces}
+    abut = len(ids) == 1 and all(
+        abs((b.stats.starttime - a.stats.endtime) * a.stats.sampling_rate - 1) < 0.01
+        for a, b in zip(traces, traces[1:]))
+    if abut and len(traces) > 1:
+        n = sum(tr.stats.npts for tr in traces)
+        x, i = np.empty(n), 0
+        for tr in traces:
+            x[i:i + tr.stats.npts] = tr.data
+            i += tr.stats.npts
+        head = traces[0].stats.copy()
+        head.npts = n
+        return [Trace(x, header=head)]
+    if len(traces) == 1:
+        return traces
+    merged = Stream(traces)
+    merged.merge(method=1, fill_value=None)
+    return list(merged.split())
 
 
 # -- detection and cutting ----------------------------------------------------------------------
@@ -243,12 +290,14 @@ def _process(unit, cfg: UnitConfig) -> UnitResult:
         if p.fmax >= rates[0] / 2:
             raise SkipUnit(f"{unit.key}: sampled at {rates[0]:g} Hz, whose Nyquist frequency is not above --fmax "
                            f"{p.fmax:g} Hz")
-        st.merge(method=1, fill_value=None)
+        segments = contiguous(st)
+        del st
         inv = _inventory(cfg.inventory)
         need_s = cfg.warmup_s + p.min_samples / p.fs
+        long_enough = [tr.stats.npts / tr.stats.sampling_rate >= need_s for tr in segments]
         out = UnitResult(unit.key, notes=notes)
         specs, traces = [], []
-        for tr in st.split():
+        for tr in segments:
             if tr.stats.npts / tr.stats.sampling_rate < need_s:
                 continue
             if day1 is not None and (tr.stats.endtime <= day0 or tr.stats.starttime >= day1):
@@ -259,7 +308,7 @@ def _process(unit, cfg: UnitConfig) -> UnitResult:
             traces += t
             out.catalogue += c
             out.dropped_at_gaps += dropped
-    if not any(st_tr.stats.npts / st_tr.stats.sampling_rate >= need_s for st_tr in st.split()):
+    if not any(long_enough):
         raise SkipUnit(f"{unit.key}: no stretch of data long enough ({need_s:.0f} s needed: the taper, the LTA's "
                        f"warm-up and one window)")
     if specs:
