@@ -255,6 +255,18 @@ def report_lines(s: Summary) -> list[str]:
 Summary.report = report_lines
 
 
+def process_pool(workers: int):
+    """Worker processes started by a fork server that has ObsPy and SciPy loaded already (a worker forked
+    from the job's own process would inherit its open HDF5 file and the file's lock)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["gpuclust.archive.unit", "obspy.signal.filter", "obspy.signal.trigger",
+                                "obspy.io.mseed.core", "scipy.signal"])
+    return ProcessPoolExecutor(workers, mp_context=ctx)
+
+
 def completed(output: str, identity: dict, cfg: UnitConfig) -> Summary | None:
     """The summary of a finished OUTPUT of this very job, or None."""
     if not os.path.exists(output):
@@ -276,11 +288,12 @@ def completed(output: str, identity: dict, cfg: UnitConfig) -> Summary | None:
 
 def run_archive(inputs, output, p, d, start=None, end=None, stations=None, channels=None, workers: int = 1,
                 client=None, resume: bool = False, strict: bool = False, inventory=None, motion: str = "vel",
-                margin_s: float = 300.0, units: str = "counts", echo=print) -> Summary:
-    """`gpuclust spectrograms`: find the units, then process them on a pool, on Dask (client), or here."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+                margin_s: float = 300.0, units: str = "counts", echo=print, executor=None) -> Summary:
+    """`gpuclust spectrograms`: find the units, then process them on a pool, on Dask (client), or here.
 
+    executor: a pool made by the caller (process_pool) with `workers` workers, left open at the end;
+    otherwise one is made for workers > 1 and shut down at the end.
+    """
     from tqdm import tqdm
 
     from .sources import find_units
@@ -298,13 +311,13 @@ def run_archive(inputs, output, p, d, start=None, end=None, stations=None, chann
             return done
     if os.path.exists(output + ".partial"):
         echo(f"continuing the interrupted job in {output}.partial")
-    executor = None
-    if client is not None:
+    own_pool = False
+    if executor is not None:
+        n_workers = workers
+    elif client is not None:
         executor, n_workers = client, max(1, len(client.scheduler_info().get("workers", {})))
     elif workers > 1:
-        # Not forked from this process: a forked worker would inherit the open HDF5 file and its lock.
-        executor, n_workers = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")), \
-            workers
+        executor, n_workers, own_pool = process_pool(workers), workers, True
     else:
         n_workers = 1
     bar = tqdm(total=len(found), unit="unit", desc="spectrograms", disable=None)
@@ -319,5 +332,5 @@ def run_archive(inputs, output, p, d, start=None, end=None, stations=None, chann
         return run_job(found, output, cfg, executor, n_workers, strict, progress)
     finally:
         bar.close()
-        if client is None and executor is not None:
+        if own_pool:
             executor.shutdown(cancel_futures=True)
