@@ -82,10 +82,12 @@ def today(files, p, d):
 
     from gpuclust.data.waveforms import spectrograms_from_stream
 
-    n, t = 0, time.perf_counter()
+    n, times = 0, []
     for f in files:
+        t = time.perf_counter()
         n += len(spectrograms_from_stream(obspy.read(f), p, d))
-    per = (time.perf_counter() - t) / len(files)
+        times.append(time.perf_counter() - t)
+    per = min(times)  # the least disturbed station-day, as the archive runs take their best run
     prof = cProfile.Profile()
     prof.enable()
     spectrograms_from_stream(obspy.read(files[0]), p, d)
@@ -102,12 +104,22 @@ def today(files, p, d):
     return per, n, profile
 
 
+REPEAT = 1
+
+
 def archive_run(root, out, p, d, **kw):
+    """(best seconds of REPEAT runs, summary): on a shared machine the best run is the least disturbed."""
     from gpuclust.archive.job import run_archive
 
-    t = time.perf_counter()
-    s = run_archive([root], out, p, d, echo=lambda *_: None, **kw)
-    return time.perf_counter() - t, s
+    best = float("inf")
+    for _ in range(REPEAT):
+        for f in (out, out + ".csv", out + ".skipped.csv"):
+            if os.path.exists(f):
+                os.remove(f)
+        t = time.perf_counter()
+        s = run_archive([root], out, p, d, echo=lambda *_: None, **kw)
+        best = min(best, time.perf_counter() - t)
+    return best, s
 
 
 def _tree(pid: int) -> list[int]:
@@ -193,6 +205,7 @@ def main(argv=None):
     ap.add_argument("--off", type=float, default=10.0)
     ap.add_argument("--tiny", action="store_true", help="half-hour days, 1-2 station-days: checks the code path")
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each archive configuration; the best counts")
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "gpuclust-bench-archive"))
     ap.add_argument("--out", default=os.path.join(HERE, "results", "archive.json"))
     a = ap.parse_args(argv)
@@ -201,6 +214,8 @@ def main(argv=None):
         a.stations, a.days, a.memory_days, a.today_units = 1, 2, "1,2", 1
         a.on, a.off = min(a.on, 6.0), min(a.off, 3.0)
     mem_days = [int(x) for x in a.memory_days.split(",")]
+    global REPEAT
+    REPEAT = 1 if a.tiny else max(1, a.repeat)
     load_before = uptime()
     p, d = params(a.on, a.off)
     from gpuclust.archive.sources import find_units
@@ -213,7 +228,7 @@ def main(argv=None):
            "machine": machine(), "load_before": load_before, "command": " ".join([sys.executable, *sys.argv]),
            "archive": {"stations": a.stations, "days": a.days, "station_days": n, "fs_hz": 100.0,
                        "seconds_per_day": day_s},
-           "detection": {"on": a.on, "off": a.off}}
+           "detection": {"on": a.on, "off": a.off}, "repeat": REPEAT}
     print("today's code ...", file=sys.stderr)
     files = [u.files[0] for u in units[:a.today_units]]
     per_today, _, profile = today(files, p, d)

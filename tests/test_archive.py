@@ -233,3 +233,24 @@ def test_synth_archive_command_writes_sds_files_inventory_and_catalogue(tmp_path
         rows = list(csv.DictReader(fh))
     assert rows and {r["station"] for r in rows} == {"DR01"}
     assert json.dumps(rows[0])  # a plain table
+
+
+def test_bench_archive_runs_at_a_tiny_size(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "a.json"
+    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "bench_archive.py"), "--tiny",
+                        "--cache", str(tmp_path / "cache"), "--out", str(out)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.load(open(out))
+    assert doc["archive"]["station_days"] == 2 and "load average" in doc["load_before"]
+    for key in ("today", "archive_1_worker", "archive_2_workers"):
+        assert doc[key]["seconds_per_station_day"] > 0
+    n = doc["archive_1_worker"]["detections"]
+    assert n > 0 and doc["archive_2_workers"]["detections"] == doc["archive_dask_2_workers"]["detections"] == n
+    assert 0 < doc["recall"]["recall"] <= 1 and set(doc["peak_memory"]) == {
+        "archive_1_worker_1_station_days_mb", "archive_1_worker_2_station_days_mb", "today_1_station_days_mb"}
+    assert doc["projection_37000_station_days_16_cores"]["hours"] > 0

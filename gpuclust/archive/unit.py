@@ -276,7 +276,7 @@ def _inventory(path):
 
 def _process(unit, cfg: UnitConfig) -> UnitResult:
     p, d = cfg.p, cfg.d
-    with warnings.catch_warnings(record=True):  # ObsPy's own warnings were said in our words in read_file
+    with warnings.catch_warnings(record=True) as caught:  # reading's were said in our words by read_file
         warnings.simplefilter("always")
         st, notes, day0, day1 = read_unit(unit, cfg)
         st = select_channels(st, d.channel)
@@ -308,6 +308,7 @@ def _process(unit, cfg: UnitConfig) -> UnitResult:
             traces += t
             out.catalogue += c
             out.dropped_at_gaps += dropped
+    out.notes += list(dict.fromkeys(f"{unit.key}: {str(w.message).splitlines()[0]}" for w in caught))
     if not any(long_enough):
         raise SkipUnit(f"{unit.key}: no stretch of data long enough ({need_s:.0f} s needed: the taper, the LTA's "
                        f"warm-up and one window)")
