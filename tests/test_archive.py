@@ -254,3 +254,21 @@ def test_bench_archive_runs_at_a_tiny_size(tmp_path):
     assert 0 < doc["recall"]["recall"] <= 1 and set(doc["peak_memory"]) == {
         "archive_1_worker_1_station_days_mb", "archive_1_worker_2_station_days_mb", "today_1_station_days_mb"}
     assert doc["projection_37000_station_days_16_cores"]["hours"] > 0
+
+
+def test_a_window_across_a_gap_is_dropped_not_zero_filled(tmp_path):
+    from gpuclust.archive.sources import find_units
+    from gpuclust.archive.unit import UnitConfig, process_unit
+
+    gap = MIDNIGHT - 3600  # a minute of no data from 23:00
+    events = [(gap - 1800, 600.0), (gap - 7, 6000.0), (gap + 1800, 600.0)]  # the middle one's window crosses it
+    write_span(tmp_path / "a", "DD01", gap - 3600, gap, events[:2], path=tmp_path / "a.mseed")
+    write_span(tmp_path / "b", "DD01", gap + 60, MIDNIGHT - 1, events[2:], path=tmp_path / "b.mseed")
+    path = sds_path(tmp_path / "sds", "DD01", DAY1.date, net="XX")
+    os.makedirs(os.path.dirname(path))
+    (obspy.read(str(tmp_path / "a.mseed")) + obspy.read(str(tmp_path / "b.mseed"))).write(path, format="MSEED")
+    r = process_unit(find_units([tmp_path / "sds"])[0], UnitConfig(d=DetectionParams(on=8.0, off=2.0)))
+    assert r.skipped is None and r.dropped_at_gaps == 1
+    on = sorted(UTCDateTime(c["dt_on"]) - gap for c in r.catalogue)
+    assert len(on) == 2 and abs(on[0] + 1800) < 3 and abs(on[1] - 1800) < 3
+    assert np.isfinite(r.spec).all() and (r.spec > 0).all()

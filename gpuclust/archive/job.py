@@ -44,6 +44,25 @@ class Summary:
     seconds: float = 0.0
     output: str = ""
 
+    def report(self) -> list[str]:
+        """The closing summary: notes, skipped units, totals."""
+        s = self
+        out = []
+        for note in list(dict.fromkeys(s.notes))[:20]:
+            out.append(f"note: {note}")
+        for key, reason in s.skipped[:20]:
+            out.append(f"skipped {key}: {reason}")
+        if len(s.skipped) > 20:
+            out.append(f"... and {len(s.skipped) - 20} more skipped")
+        rate = (s.units - s.done_before) / s.seconds if s.seconds > 0 else 0.0
+        out.append(f"wrote {s.rows} spectrograms from {s.units - len(s.skipped)} of {s.units} units to {s.output}"
+                   + (f" ({s.done_before} finished before, resumed)" if s.done_before else "")
+                   + (f" in {s.seconds:.1f} s ({rate:.2f} units/s)" if s.seconds > 0 else "")
+                   + (f"; {len(s.skipped)} skipped, listed in {s.output}.skipped.csv" if s.skipped else "")
+                   + (f"; {s.dropped_at_gaps} detections dropped: their window crossed a gap" if s.dropped_at_gaps
+                      else ""))
+        return out
+
 
 def job_identity(cfg: UnitConfig, units) -> dict:
     keys = "\n".join(u.key for u in units)
@@ -234,25 +253,6 @@ def _results(units, cfg: UnitConfig, executor, window: int):
             f.cancel()
 
 
-def report_lines(s: Summary) -> list[str]:
-    out = []
-    for note in list(dict.fromkeys(s.notes))[:20]:
-        out.append(f"note: {note}")
-    for key, reason in s.skipped[:20]:
-        out.append(f"skipped {key}: {reason}")
-    if len(s.skipped) > 20:
-        out.append(f"... and {len(s.skipped) - 20} more skipped")
-    rate = (s.units - s.done_before) / s.seconds if s.seconds > 0 else float("nan")
-    out.append(f"wrote {s.rows} spectrograms from {s.units - len(s.skipped)} of {s.units} units to {s.output}"
-               + (f" ({s.done_before} finished before, resumed)" if s.done_before else "")
-               + f" in {s.seconds:.1f} s ({rate:.2f} units/s)"
-               + (f"; {len(s.skipped)} skipped, listed in {s.output}.skipped.csv" if s.skipped else "")
-               + (f"; {s.dropped_at_gaps} detections dropped: their window crossed a gap" if s.dropped_at_gaps
-                  else ""))
-    return out
-
-
-Summary.report = report_lines
 
 
 def process_pool(workers: int):

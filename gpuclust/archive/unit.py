@@ -9,9 +9,10 @@ event across midnight is found once, by the day it starts in), and the margin da
 context for filtering, detection and cutting.
 
 Where the time goes (profiled on a 100 Hz station-day of the synthetic archive, today's code,
-`gpuclust.data.waveforms.spectrograms_from_stream`): 85 % in ObsPy's polynomial detrend, which builds a
-Vandermonde matrix of 8.6 million rows and solves it by least squares; the rest in the decimation
-and band-pass. The quadratic fit below needs only five sums. Everything else is the same operations.
+`gpuclust.data.waveforms.spectrograms_from_stream`, in benchmarks/bench_archive.py): 85-90 % in ObsPy's
+polynomial detrend, which builds a Vandermonde matrix of 8.6 million rows and solves it by least
+squares; most of the rest in the decimation and band-pass. The quadratic fit below needs five sums;
+the other steps are ObsPy's own filters, called on arrays in place of Trace methods.
 
 Gaps and overlaps are merged as ObsPy merges them (method 1: overlaps take the later trace's samples
 where they disagree, gaps stay masked), then the trace is split at the gaps: each contiguous segment
