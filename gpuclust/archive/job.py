@@ -264,15 +264,7 @@ def process_pool(workers: int):
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["gpuclust.archive.unit", "obspy.signal.filter", "obspy.signal.trigger",
                                 "obspy.io.mseed.core", "scipy.signal"])
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=one_thread)
-
-
-def one_thread() -> None:
-    """A worker computes on one core: BLAS threads of several workers spinning on the same cores slow
-    every one of them down (the units are the parallelism)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
+    return ProcessPoolExecutor(workers, mp_context=ctx)
 
 
 def completed(output: str, identity: dict, cfg: UnitConfig) -> Summary | None:

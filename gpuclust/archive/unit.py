@@ -254,9 +254,16 @@ def triggers(x: np.ndarray, fs: float, d: DetectionParams, first_valid: int) -> 
 
 
 def process_unit(unit, cfg: UnitConfig) -> UnitResult:
-    """Spectrograms of one unit; a unit that cannot be processed comes back with `skipped` set."""
+    """Spectrograms of one unit; a unit that cannot be processed comes back with `skipped` set.
+
+    On one BLAS thread: the units are the parallelism, and BLAS threads of several workers (or of a
+    neighbour's job) spinning on the same cores slow every one of them down.
+    """
+    from threadpoolctl import threadpool_limits
+
     try:
-        return _process(unit, cfg)
+        with threadpool_limits(1):
+            return _process(unit, cfg)
     except SkipUnit as e:
         return UnitResult(unit.key, skipped=str(e))
 
