@@ -110,7 +110,8 @@ def find_units(inputs, start: str | None = None, end: str | None = None, station
     units += [Unit(p, (p,)) for p in plain]
     units.sort(key=lambda u: u.key)
     if not units:
+        given = [f"{name} {value if isinstance(value, str) else ','.join(value)}" for name, value in
+                 (("--start", start), ("--end", end), ("--stations", stations), ("--channels", channels)) if value]
         raise GpuclustError("no waveform file in the inputs matches the selection"
-                            + (f" (--start {start}, --end {end}, --stations, --channels)"
-                               if any((start, end, stations, channels)) else ""))
+                            + (f" ({', '.join(given)})" if given else ""))
     return units
