@@ -9,8 +9,8 @@ from .main import cli, friendly
 from .options import NORMALISATIONS, data_options, device_option, existing_file
 
 
-@cli.command(short_help="Write the synthetic benchmark (or a deployment scenario) with ground truth.")
-@click.argument("output", type=click.Path(dir_okay=False))
+@cli.command(short_help="Write the synthetic benchmark (or a deployment scenario, or a waveform archive).")
+@click.argument("output", type=click.Path(dir_okay=False), required=False)
 @click.option("-n", "--rows", type=click.IntRange(1, 427_798), default=20_000, show_default=True,
               help="Number of spectrograms (up to the full RIS size, 427,798).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same file.")
@@ -18,13 +18,35 @@ from .options import NORMALISATIONS, data_options, device_option, existing_file
               help="benchmark: 8 classes drawn independently (the built-in data); deployment: a 120-day timeline "
                    "of 9 stations with episodes, daily and tidal cycles, a temperature and a tide driver (written "
                    "beside the file), per-station classes, instrument glitches and a class that starts half-way.")
+@click.option("--archive", "archive", type=click.Path(file_okay=False), default=None,
+              help="Write a continuous waveform archive instead: SDS miniSEED day files at 100 Hz with the "
+                   "deployment scenario's events in station noise, inventory.xml and catalogue.csv of the "
+                   "planted events.")
+@click.option("--days", type=click.IntRange(1, 366), default=3, show_default=True, help="With --archive: days.")
+@click.option("--stations", type=click.IntRange(1, 999), default=1, show_default=True,
+              help="With --archive: stations.")
 @friendly
-def synth(output, rows, seed, scenario):
-    """Write synthetic spectrograms with ground truth (/4.0/Label) in the RIS layout, and a catalogue CSV."""
+def synth(output, rows, seed, scenario, archive, days, stations):
+    """Write synthetic spectrograms with ground truth (/4.0/Label) in the RIS layout, and a catalogue CSV;
+    or, with --archive DIR, a synthetic continuous waveform archive."""
     from tqdm import tqdm
 
-    from gpuclust.atomic import ensure_writable_file
+    from gpuclust.atomic import ensure_writable_dir, ensure_writable_file
+    from gpuclust.errors import GpuclustError
 
+    if archive is not None:
+        from gpuclust.archive.synthetic import write_archive
+
+        if output is not None:
+            raise GpuclustError("give OUTPUT (a spectrogram file) or --archive DIR (waveforms), not both")
+        ensure_writable_dir(archive, "--archive")
+        with tqdm(total=days * stations, unit="station-day", desc="synth", disable=None) as bar:
+            info = write_archive(archive, days, stations, seed=seed, progress=bar.update)
+        click.echo(f"wrote {info['station_days']} station-days with {info['events']} planted events to {archive} "
+                   f"(inventory: {info['inventory']}, catalogue: {info['catalogue']})")
+        return
+    if output is None:
+        raise GpuclustError("give OUTPUT, the spectrogram file to write (or --archive DIR for waveforms)")
     ensure_writable_file(output, "OUTPUT")
     with tqdm(total=rows, unit="spec", desc="synth", disable=None) as bar:
         if scenario == "benchmark":
@@ -40,11 +62,31 @@ def synth(output, rows, seed, scenario):
     click.echo(f"wrote {rows} spectrograms to {output} (catalogue: {output}.csv{extra})")
 
 
-@cli.command(short_help="Waveform files to spectrograms (STA/LTA).")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@cli.command(short_help="Waveform archive or files to spectrograms (STA/LTA), in parallel, resumable.")
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="RIS file to write.")
-@click.option("--append", is_flag=True, help="Add to an existing file made with the same parameters (safely: a "
-              "copy is renamed over it).")
+@click.option("--start", default=None, help="First day to process (YYYY-MM-DD; SDS archives).")
+@click.option("--end", default=None, help="Day after the last one to process (YYYY-MM-DD, exclusive; SDS archives).")
+@click.option("--stations", default=None, help="Stations to process, comma-separated wildcards (e.g. DR0?,RS01).")
+@click.option("--channels", "--channel", "channels", default="*Z", show_default=True,
+              help="Channels to process, comma-separated wildcards.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes on this machine, each processing one unit (station-channel-day or file).")
+@click.option("--dask", default=None, help="Process units on Dask instead: local, tcp://HOST:PORT or a scheduler "
+              "file (as for `run`).")
+@click.option("--resume", is_flag=True, help="Continue the interrupted job writing OUTPUT (rerunning the same "
+              "command does so too); with OUTPUT complete, do nothing.")
+@click.option("--strict", is_flag=True, help="Stop at the first unit that cannot be processed, instead of skipping "
+              "it and naming it in OUTPUT.skipped.csv.")
+@click.option("--inventory", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="StationXML: remove the instrument response (the result's units are stored in the file).")
+@click.option("--motion", type=click.Choice(["disp", "vel", "acc"]), default="vel", show_default=True,
+              help="With --inventory: ground displacement, velocity or acceleration.")
+@click.option("--margin", type=click.FloatRange(0), default=300.0, show_default=True,
+              help="Seconds read from the neighbouring days of a station-day, for the taper, the filters and the "
+                   "LTA's warm-up.")
+@click.option("--append", is_flag=True, help="Add to an existing file made with the same parameters (plain files, "
+              "in one process; safely: a copy is renamed over it).")
 @click.option("--fs", type=click.FloatRange(0, min_open=True), default=50.0, show_default=True,
               help="Sampling rate to decimate to (Hz).")
 @click.option("--nperseg", type=click.IntRange(2), default=20, show_default=True, help="Kaiser window length (samples).")
@@ -66,25 +108,55 @@ def synth(output, rows, seed, scenario):
               help="Trigger-off STA/LTA ratio.")
 @click.option("--min-gap", type=click.FloatRange(0), default=5.0, show_default=True,
               help="Drop a detection within this many seconds of an earlier one at the same channel.")
-@click.option("--channel", default="*Z", show_default=True, help="Channels to use (ObsPy wildcard).")
 @click.option("--units", type=click.Choice(["counts", "m/s"]), default="counts", show_default=True,
-              help="Units of the waveforms: raw counts, or m/s when the instrument response was removed.")
+              help="Units of the waveforms without --inventory: raw counts, or m/s when the response was removed.")
 @friendly
-def spectrograms(inputs, output, append, fs, nperseg, beta, noverlap, nfft, fmin, fmax, frames,
-                 sta, lta, on_, off, min_gap, channel, units):
-    """Detect events in waveform files (miniSEED, SAC, ...) and write their spectrograms (RIS layout)."""
+def spectrograms(inputs, output, start, end, stations, channels, workers, dask, resume, strict, inventory, motion,
+                 margin, append, fs, nperseg, beta, noverlap, nfft, fmin, fmax, frames, sta, lta, on_, off, min_gap,
+                 units):
+    """Detect events in a waveform archive or files and write their spectrograms (RIS layout).
+
+    INPUTS are SDS archive roots (YEAR/NET/STA/CHAN.TYPE/NET.STA.LOC.CHAN.TYPE.YEAR.DOY), directories
+    (searched recursively), globs or files (miniSEED, SAC, anything ObsPy reads). A station-channel-day
+    of an SDS archive is read with margins from its neighbouring days; any other file is processed alone.
+    A unit that cannot be processed is skipped and named in OUTPUT.skipped.csv; an interrupted job is
+    continued by running the same command again.
+    """
     from gpuclust.atomic import ensure_writable_file
     from gpuclust.data.spectrogram import SpectrogramParams
-    from gpuclust.data.waveforms import DetectionParams, waveforms_to_ris
+    from gpuclust.data.waveforms import DetectionParams
 
     p = SpectrogramParams(fs=fs, nperseg=nperseg, beta=beta, noverlap=noverlap, nfft=nfft,
                           fmin=fmin, fmax=fmax, n_frames=frames)
-    d = DetectionParams(sta_s=sta, lta_s=lta, on=on_, off=off, min_gap_s=min_gap, channel=channel)
+    d = DetectionParams(sta_s=sta, lta_s=lta, on=on_, off=off, min_gap_s=min_gap, channel=channels)
     p.check()
     d.check()
     ensure_writable_file(output, "--output")
-    n = waveforms_to_ris(list(inputs), output, p, d, append=append, units=units)
-    click.echo(f"{'appended' if append else 'wrote'} {n} spectrograms to {output}")
+    if append:
+        from gpuclust.data.waveforms import waveforms_to_ris
+
+        n = waveforms_to_ris(list(inputs), output, p, d, append=True, units=units)
+        click.echo(f"appended {n} spectrograms to {output}")
+        return
+    from gpuclust.archive.job import run_archive
+
+    split = lambda text: [s.strip() for s in text.split(",") if s.strip()] if text else None  # noqa: E731
+    client = None
+    if dask:
+        from gpuclust.distributed.client import connect
+
+        client = connect(dask)
+    try:
+        s = run_archive(list(inputs), output, p, d, start=start, end=end, stations=split(stations),
+                        channels=split(channels), workers=workers, client=client, resume=resume, strict=strict,
+                        inventory=inventory, motion=motion, margin_s=margin, units=units, echo=click.echo)
+    finally:
+        if client is not None:
+            from gpuclust.distributed.client import disconnect
+
+            disconnect(client)
+    for line in s.report():
+        click.echo(line)
 
 
 @cli.command(short_help="Describe a spectrogram file.")
