@@ -5,11 +5,11 @@ import os
 
 import click
 
-from .main import cli, friendly
+from .boundary import friendly
 from .options import device_option, existing_file
 
 
-@cli.command(short_help="Cluster latents: labels.csv, metrics.json.")
+@click.command(short_help="Cluster latents: labels.csv, metrics.json.")
 @click.argument("latents", type=existing_file)
 @click.option("--method", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
               help="Full-covariance Gaussian mixture or K-means.")
@@ -57,7 +57,7 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
     click.echo(f"wrote {out}/labels.csv and {out}/metrics.json")
 
 
-@cli.command("select-k", short_help="Sweep K and suggest one (BIC, gap, ...).")
+@click.command("select-k", short_help="Sweep K and suggest one (BIC, gap, ...).")
 @click.argument("latents", type=existing_file)
 @click.option("--k-min", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--k-max", type=click.IntRange(2), default=12, show_default=True)
@@ -103,7 +103,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")
 
 
-@cli.command(short_help="t-SNE map of latents.")
+@click.command(short_help="t-SNE map of latents.")
 @click.argument("latents", type=existing_file)
 @click.option("--labels", type=existing_file, help="labels.csv from `cluster` or `run`, to colour the map.")
 @click.option("--max-points", type=click.IntRange(10), default=None,
@@ -168,7 +168,7 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
                f"wrote {out}/tsne.csv and {out}/tsne.png")
 
 
-@cli.command(short_help="Rebuild a run's HTML report.")
+@click.command(short_help="Rebuild a run's HTML report.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @friendly
 def report(run_dir):
@@ -178,7 +178,7 @@ def report(run_dir):
     click.echo(f"wrote {build_report(run_dir)}")
 
 
-@cli.command(short_help="Clustering speed, CPU against GPU.")
+@click.command(short_help="Clustering speed, CPU against GPU.")
 @click.option("--sizes", default="10000,100000,427798", show_default=True,
               help="Comma-separated numbers of latent vectors.")
 @click.option("-k", "--k", "k", type=click.IntRange(1), default=8, show_default=True)
@@ -213,7 +213,7 @@ def bench(sizes, k, dims, iters, repeats, tsne_size, out):
     click.echo(f"wrote {out}/bench.json and {out}/bench.png")
 
 
-@cli.command(short_help="Compare runs on one page.")
+@click.command(short_help="Compare runs on one page.")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="compare.html", show_default=True)
 @friendly

@@ -5,11 +5,11 @@ import os
 
 import click
 
-from .main import cli, friendly
+from .boundary import friendly
 from .options import NORMALISATIONS, data_options, device_option, existing_file
 
 
-@cli.command(short_help="Write the synthetic benchmark (or a deployment scenario) with ground truth.")
+@click.command(short_help="Write the synthetic benchmark (or a deployment scenario) with ground truth.")
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("-n", "--rows", type=click.IntRange(1, 427_798), default=20_000, show_default=True,
               help="Number of spectrograms (up to the full RIS size, 427,798).")
@@ -40,7 +40,7 @@ def synth(output, rows, seed, scenario):
     click.echo(f"wrote {rows} spectrograms to {output} (catalogue: {output}.csv{extra})")
 
 
-@cli.command(short_help="Waveform files to spectrograms (STA/LTA).")
+@click.command(short_help="Waveform files to spectrograms (STA/LTA).")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="RIS file to write.")
 @click.option("--append", is_flag=True, help="Add to an existing file made with the same parameters (safely: a "
@@ -87,7 +87,7 @@ def spectrograms(inputs, output, append, fs, nperseg, beta, noverlap, nfft, fmin
     click.echo(f"{'appended' if append else 'wrote'} {n} spectrograms to {output}")
 
 
-@cli.command(short_help="Describe a spectrogram file.")
+@click.command(short_help="Describe a spectrogram file.")
 @click.argument("path", type=existing_file)
 @data_options
 @friendly
@@ -120,7 +120,7 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
             click.echo("  ground truth: " + ", ".join(f"{n}={c}" for n, c in zip(names, counts)))
 
 
-@cli.command(short_help="Encode every row; latents with row index.")
+@click.command(short_help="Encode every row; latents with row index.")
 @click.argument("checkpoint", type=existing_file)
 @click.argument("path", type=existing_file)
 @data_options

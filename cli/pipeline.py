@@ -5,7 +5,7 @@ import os
 
 import click
 
-from .main import cli, friendly
+from .boundary import friendly
 from .options import NORMALISATIONS
 
 # (flag, config key, type, help). None as a default means "not given", so a config file can supply it.
@@ -97,7 +97,7 @@ def _metric(m: dict, key: str) -> str:
     return f"{v:.3f}" if isinstance(v, (int, float)) else "unavailable"
 
 
-@cli.command(short_help="Everything: data to report, in one go.")
+@click.command(short_help="Everything: data to report, in one go.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @_options(DATA_OPTIONS + TRAIN_OPTIONS + RUN_ONLY_OPTIONS + [OUT_OPTION])
 @click.option("--dec/--no-dec", default=None, help="Refine the encoder with DEC [off].")
@@ -120,7 +120,7 @@ def run(data, config_file, resume, **options):
     click.echo("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
 
 
-@cli.command(short_help="Train the encoder only.")
+@click.command(short_help="Train the encoder only.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @_options(DATA_OPTIONS + TRAIN_OPTIONS + [OUT_OPTION])
 @friendly
@@ -135,7 +135,7 @@ def train(data, config_file, resume, **options):
     click.echo(f"checkpoint: {os.path.join(s['run_dir'], 'checkpoints', 'best.pt')}")
 
 
-@cli.command(short_help="Label new detections with a trained run.")
+@click.command(short_help="Label new detections with a trained run.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None,

@@ -344,6 +344,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.precisions_cholesky_ = p.prec_chol
         self.precisions_ = em.precisions(p.prec_chol, self.covariance_type)
 
+    @classmethod
+    def from_parameters(cls, weights, means, covariances, precisions_cholesky, covariance_type="full"):
+        """A fitted mixture from saved parameters (a run's model), ready for predict and score_samples."""
+        g = cls(len(weights), covariance_type=covariance_type)
+        g._set_parameters((weights, means, covariances, precisions_cholesky))
+        g.n_features_in_ = means.shape[1]
+        g.converged_, g.n_iter_, g.lower_bound_ = True, 0, float("nan")
+        return g
+
     # -- scikit-learn's private surface, used by its own tests and helpers ---------------------
     def _get_parameters(self):
         return self.weights_, self.means_, self.covariances_, self.precisions_cholesky_

@@ -182,6 +182,16 @@ class KMeans(_SkKMeans):
         est.fit(xc, sample_weight=w, convert_dtype=False)
         return est.labels_, float(est.inertia_), est.cluster_centers_, int(est.n_iter_)
 
+    @classmethod
+    def from_centres(cls, centres):
+        """A fitted K-means from saved centres (a run's model), ready for predict."""
+        km = cls(len(centres))
+        km.cluster_centers_ = centres
+        km.n_features_in_ = centres.shape[1]
+        km._n_features_out = centres.shape[0]
+        km._n_threads = _n_threads()
+        return km
+
     # -- using a fitted model -----------------------------------------------------------
     def _native_args(self, X, method: str):
         check_is_fitted(self)

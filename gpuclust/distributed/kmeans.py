@@ -18,6 +18,7 @@ from ..backend import namespace, to_numpy
 from ..clustering.kmeans import KMeans
 from ..clustering.lloyd import kmeans_plusplus, lloyd, nearest, same_clustering
 from .blocks import DaskBlocks, on
+from .validation import check_dask_latents
 
 
 class DaskKMeans(KMeans):
@@ -31,8 +32,6 @@ class DaskKMeans(KMeans):
         self.client = client
 
     def fit(self, X, y=None, sample_weight=None):
-        from .gmm import check_dask_latents
-
         if sample_weight is not None:
             raise NotImplementedError("DaskKMeans takes no sample_weight; use gpuclust.KMeans for weighted data")
         x = check_dask_latents(X, self.n_clusters)
