@@ -26,30 +26,16 @@ from .options import device_option, existing_file
 @friendly
 def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_workers, device):
     """Cluster a latent file (HDF5 from `embed`, or .npy): labels.csv and metrics.json."""
-    from gpuclust.backend import resolve_backend
+    from gpuclust.atomic import output_dir
     from gpuclust.clustering.api import cluster as run_cluster
     from gpuclust.clustering.api import write_outputs
+    from gpuclust.distributed.client import open_backend
     from gpuclust.latents import load_latents
 
-    from gpuclust.distributed.client import connect, disconnect
-
-    from gpuclust.atomic import output_dir
-
     lat = load_latents(latents)
-    backend = resolve_backend(device)
-    with output_dir(out):
-        client = connect(dask, dask_workers)
-        try:
-            fit = None
-            if client is not None:
-                from gpuclust.distributed import fit_dask
-
-                fit = fit_dask(client)
-            _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
-                                                    n_init, fit=fit)
-            write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
-        finally:
-            disconnect(client)
+    with output_dir(out), open_backend(device, dask, dask_workers) as backend:
+        _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
+        write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     sil = metrics.get("silhouette")
     click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette "
                + (f"{sil:.3f}" if sil == sil and sil is not None else "unavailable")
@@ -87,7 +73,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
         raise GpuclustError(f"--k-max ({k_max}) must exceed --k-min ({k_min})")
     lat = load_latents(latents)
     backend = resolve_backend(device)
-    x = check_latents(backend.asarray(lat.z, dtype="float32" if backend.device == "cuda" else "float64"),
+    x = check_latents(backend.asarray(lat.z, dtype=backend.float_dtype),
                       what=latents)
     if len(lat.z) <= k_max:
         raise GpuclustError(f"{latents}: {len(lat.z)} latents are too few to try K up to {k_max}; "
@@ -152,7 +138,7 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
             click.echo(f"note: openTSNE on CPU takes about 30 s per 10,000 points on 2 cores; {len(idx)} points "
                        "will take several minutes")
         t = time.perf_counter()
-        xy = run_tsne(lat.z[idx], backend.device, seed, perplexity, learning_rate, early_exaggeration)
+        xy = run_tsne(lat.z[idx], backend, seed, perplexity, learning_rate, early_exaggeration)
         lab = np.zeros(len(idx), dtype=int)
         if by_row is not None:
             missing = [int(r) for r in lat.rows[idx] if int(r) not in by_row]

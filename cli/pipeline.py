@@ -82,14 +82,14 @@ def _options(specs):
 
 
 def run_pipeline_from_cli(data, config_file, resume, options, until=None):
-    from gpuclust.backend import resolve_backend
+    from gpuclust.distributed.client import open_backend
     from gpuclust.pipeline.config import make_config
     from gpuclust.pipeline.run import run as run_pipeline
 
     cfg = make_config(config_file, data=data, **options)
-    backend = resolve_backend(cfg.device)
-    click.echo(f"device: {backend.device}" + (" (auto)" if cfg.device == "auto" else ""))
-    return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until)
+    with open_backend(cfg.device, cfg.dask, cfg.dask_workers) as backend:
+        click.echo(f"device: {backend.device}" + (" (auto)" if cfg.device == "auto" else ""))
+        return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until)
 
 
 def _metric(m: dict, key: str) -> str:
@@ -165,21 +165,16 @@ def predict(run_dir, data, out, fmt, novelty_percentile, overlay, group, dataset
     places them on the run's t-SNE map and writes labels.csv, metrics.json, figures and the catalogue."""
     import time
 
-    from gpuclust.backend import resolve_backend
-    from gpuclust.distributed.client import connect, disconnect
+    from gpuclust.distributed.client import open_backend
     from gpuclust.pipeline.predict import predict as run_predict
 
     out = out or os.path.join(run_dir, time.strftime("predict-%Y%m%d-%H%M%S"))
-    backend = resolve_backend(device)
-    client = connect(dask, dask_workers)
-    try:
+    with open_backend(device, dask, dask_workers) as backend:
         m = run_predict(run_dir, list(data), out, backend, fmt=fmt, percentile=novelty_percentile,
-                        batch_size=batch_size, client=client, overlay=overlay, bad_rows=bad_rows,
+                        batch_size=batch_size, overlay=overlay, bad_rows=bad_rows,
                         data_options={k: v for k, v in (("group", group), ("dataset", dataset),
                                                          ("labels_dataset", labels_dataset)) if v is not None},
                         log=click.echo)
-    finally:
-        disconnect(client)
     nov = m["novelty"]
     click.echo(f"labelled {m['n']} events with {run_dir}'s model ({backend.device}): "
                f"{nov['unknown']} unknown ({100 * nov['unknown_fraction']:.1f} %, below the "

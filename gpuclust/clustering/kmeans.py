@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import namespace, to_numpy
+from ..backend import has_cuml, namespace, to_numpy
 from .lloyd import LocalBlocks, kmeans_plusplus, lloyd, nearest, same_clustering
 from .validation import check_data, native_input, same_namespace
 
@@ -57,7 +57,7 @@ class KMeans(_SkKMeans):
             return "sklearn"
         if self.engine == "auto":
             xp, _ = namespace(x)
-            return "cuml" if _is_cupy(xp) and _has_cuml() else "array_api"
+            return "cuml" if _is_cupy(xp) and has_cuml() else "array_api"
         return self.engine
 
     def _native_state(self) -> bool:
@@ -264,12 +264,3 @@ def _is_cupy(xp) -> bool:
     import array_api_compat
 
     return array_api_compat.is_cupy_namespace(xp)
-
-
-def _has_cuml() -> bool:
-    try:
-        import cuml  # noqa: F401
-
-        return True
-    except Exception:
-        return False

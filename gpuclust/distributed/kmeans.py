@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from ..backend import namespace, to_numpy
+from ..backend import has_cuml, namespace, to_numpy
 from ..clustering.kmeans import KMeans
 from ..clustering.lloyd import kmeans_plusplus, lloyd, nearest, same_clustering
 from .blocks import DaskBlocks, on
@@ -47,7 +47,7 @@ class DaskKMeans(KMeans):
             init = on(np.asarray(to_numpy(init) if hasattr(init, "shape") else init, dtype=np.float64), probe)
             self._validate_center_shape(probe, init)
             init = init - x_mean
-        use_cuml = _cupy_partitions(x) and self.engine in ("auto", "cuml") and _has_cuml_dask()
+        use_cuml = _cupy_partitions(x) and self.engine in ("auto", "cuml") and has_cuml("cuml.dask.cluster")
         best = None
         for _ in range(self._n_init):
             if isinstance(init, str) and init == "k-means++":
@@ -120,12 +120,3 @@ def _predict_block(xb, centres):
 def _cupy_partitions(x) -> bool:
     meta = getattr(x, "_meta", None)
     return meta is not None and type(meta).__module__.split(".")[0] == "cupy"
-
-
-def _has_cuml_dask() -> bool:
-    try:
-        import cuml.dask.cluster  # noqa: F401
-
-        return True
-    except Exception:
-        return False

@@ -12,7 +12,6 @@ import time
 
 from ..atomic import write_json
 from ..backend import Backend
-from ..distributed.client import connect, disconnect
 from ..environment import describe
 from ..errors import GpuclustError
 from .config import RunConfig
@@ -25,6 +24,9 @@ from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_d
 def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
     """Run every stage (or those up to `until`); returns a summary (paths, metrics, seconds per stage).
 
+    The backend (device, Dask client) is the caller's, built once from cfg.device and cfg.dask
+    (gpuclust.distributed.client.open_backend).
+
     The output directory is checked (writable, not in use by another run) before any work; a run
     that fails before finishing a stage leaves no directory behind, one that fails later keeps its
     finished stages for --resume.
@@ -32,7 +34,6 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     if cfg.out is None:
         cfg.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     run_dir = RunDir(cfg.out, resume)
-    client = None
     try:
         if cfg.data is None:
             cfg.data = ensure_default_data(cfg, log)
@@ -49,16 +50,15 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
                                      "fit_on"],
             "tsne": ["tsne_max_points"], "figures": ["overlay"],
         }
-        client = connect(cfg.dask, cfg.dask_workers)
-        if client is not None:
-            log(f"Dask: {len(client.scheduler_info().get('workers', {}))} worker(s) at {client.scheduler.address}")
+        if backend.client is not None:
+            log(f"Dask: {backend.n_workers} worker(s) at {backend.client.scheduler.address}")
         ctx = {}
         stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
                   ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
                   ("refine", lambda: refine_stage(cfg, run_dir, backend, log), ["checkpoints/refined.pt"]),
                   ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
-                  ("embed", lambda: embed_stage(cfg, run_dir, backend, log, client, ctx), ["latents.h5"]),
-                  ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, client, ctx),
+                  ("embed", lambda: embed_stage(cfg, run_dir, backend, log, ctx), ["latents.h5"]),
+                  ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, ctx),
                    ["labels.csv", "metrics.json"]),
                   ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
                   ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
@@ -72,8 +72,6 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     except BaseException:
         run_dir.close(failed=True)
         raise
-    finally:
-        disconnect(client)
     run_dir.close()
     return summary
 

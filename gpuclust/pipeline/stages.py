@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -152,8 +153,8 @@ def dec_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
     rows, z, _, sp = _encode(cfg, run, backend, model)
     train_mask = np.isin(rows, sp["train"])
     k = int(cfg.k) if cfg.k != "auto" else 8
-    fitted, _, _, metrics = cluster(to_array(z), cfg.method, k, backend, cfg.seed, cfg.covariance_type,
-                                    train_mask=train_mask)
+    fitted, _, _, metrics = cluster(to_array(z), cfg.method, k, replace(backend, client=None, estimators=None),
+                                    cfg.seed, cfg.covariance_type, train_mask=train_mask)
     dec = DEC(model, torch.as_tensor(centres_of(fitted, metrics), dtype=torch.float32, device=backend.device))
     with open_data(cfg) as sf:
         train = make_source(sf, sp["train"], cfg.norm, backend.device, cfg.memory_budget_gb * 2**30)
@@ -174,18 +175,18 @@ def data_spec(cfg: RunConfig) -> dict:
             "labels_dataset": cfg.labels_dataset}
 
 
-def embed_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=None) -> dict:
+def embed_stage(cfg: RunConfig, run, backend: Backend, log, ctx=None) -> dict:
     ckpt = encoder_checkpoint(cfg)
-    if client is not None:
+    if backend.client is not None:
         from ..distributed.encode import encode_distributed
 
         sp = load_splits(run)
         rows = np.sort(np.concatenate([sp["train"], sp["val"], sp["test"]]))
         dz = encode_distributed(data_spec(cfg), os.path.abspath(run.file("checkpoints", ckpt)), rows, cfg.norm,
-                                cfg.latent_dim, gpu=cfg.dask == "local-cuda")
+                                cfg.latent_dim, backend.device)
+        host = np.asarray(to_numpy(dz.compute()))  # once, for latents.h5
         if ctx is not None:
-            ctx["latents"] = dz  # stays on the workers for the clustering stage
-        host = np.asarray(to_numpy(dz.compute()))
+            ctx["latents"] = (dz, host)  # the partitions stay on the workers for the clustering stage
         with open_data(cfg) as sf:
             truth = sf.labels(rows)
     else:
@@ -199,7 +200,7 @@ def embed_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=Non
     return {"n": int(len(rows)), "dims": int(host.shape[1])}
 
 
-def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=None) -> dict:
+def cluster_stage(cfg: RunConfig, run, backend: Backend, log, ctx=None) -> dict:
     from ..clustering.select_k import sweep
     from ..plots.figures import k_selection_figure
 
@@ -208,7 +209,7 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
     train_mask = np.isin(lat.rows, sp["train"])
     k = cfg.k
     if k == "auto":
-        x = backend.asarray(lat.z[train_mask], dtype=np.float32 if backend.device == "cuda" else np.float64)
+        x = backend.asarray(lat.z[train_mask], dtype=backend.float_dtype)
         hi = min(cfg.k_max, int(train_mask.sum()) - 1)
         if hi < 3:
             raise GpuclustError("too few training samples to choose K automatically; give --k")
@@ -217,16 +218,12 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
         k_selection_figure(res, run.file("k_selection.png"))
         k = res["suggestion"][cfg.method]["k"]
         log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
-    if client is not None:
-        z = (ctx or {}).get("latents", lat.z)
+    host_z = None
+    if backend.client is not None:
+        z, host_z = (ctx or {}).get("latents", (lat.z, lat.z))
     else:
         rows, on_device = (ctx or {}).get("device_latents", (None, None))
         z = on_device if rows is not None and np.array_equal(rows, lat.rows) else lat.z
-    fit = None
-    if client is not None:
-        from ..distributed import fit_dask
-
-        fit = fit_dask(client)
     start = None
     if cfg.objective == "mixture" and not cfg.dec and cfg.method == "gmm" and cfg.covariance_type == "full":
         from ..training.mixture import load_mixture
@@ -236,7 +233,7 @@ def cluster_stage(cfg: RunConfig, run, backend: Backend, log, client=None, ctx=N
             start = lambda scale: load_mixture(refined, scale)  # noqa: E731  the mixture the encoder was refined to
     fit_mask = train_mask if cfg.fit_on == "train" else None
     res = cluster(z, cfg.method, int(k), backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init, fit_mask,
-                  fit, start)
+                  start, host_z)
     metrics = res.metrics
     with open_data(cfg) as sf:
         catalogue = sf.catalogue(lat.rows)
@@ -300,7 +297,7 @@ def tsne_stage(cfg: RunConfig, run, backend: Backend, log) -> dict:
         log(f"t-SNE skipped: it needs at least 5 events, this run has {len(idx)}")
         idx, xy = idx[:0], np.zeros((0, 2))
     else:
-        xy = tsne(lat.z[idx], backend.device, cfg.seed)
+        xy = tsne(lat.z[idx], backend, cfg.seed)
         add_tsne(run.path, lat.z[idx], xy, lat.rows[idx], {"perplexity": reference_settings(len(idx))["perplexity"],
                                                           "seed": cfg.seed})
     with atomic_path(run.file("tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
