@@ -63,7 +63,7 @@ def test_predicting_another_file_labels_every_usable_row(trained, tmp_path):
     r = invoke("predict", trained / "run", trained / "new.h5", "-o", tmp_path / "p", "--format", "quakeml")
     assert r.exit_code == 0, r.output
     rows = rows_of(tmp_path / "p" / "labels.csv")
-    assert len(rows) == 300 and {"cluster", "unknown", "score", "probability", "station", "dt_peak"} <= set(rows[0])
+    assert len(rows) == 300 and {"cluster", "unknown", "log_likelihood", "probability", "station", "dt_peak"} <= set(rows[0])
     m = json.load(open(tmp_path / "p" / "metrics.json"))
     assert m["n"] == 300 and 0 <= m["novelty"]["unknown"] < 300 and "ari" in m and "unknown_by_class" in m
 

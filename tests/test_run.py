@@ -87,12 +87,16 @@ def test_changed_option_reruns_only_what_depends_on_it(tiny_run, tmp_path):
 
 
 def test_interrupted_run_resumes_and_finishes(tmp_path, monkeypatch):
+    """The resumed run's t-SNE and figures read the latents and labels back from the files the first one wrote."""
+    from dataclasses import replace
+
     from gpuclust.pipeline import run as run_mod
 
-    def boom(*a, **k):
+    def boom(ctx):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_mod, "tsne_stage", boom)
+    monkeypatch.setattr(run_mod, "STAGES", tuple(replace(s, run=boom) if s.name == "tsne" else s
+                                                 for s in run_mod.STAGES))
     r = invoke("run", *TINY, "-o", tmp_path / "out")
     assert r.exit_code == 130 and "interrupted" in r.output
     assert (tmp_path / "out" / "labels.csv").exists() and not (tmp_path / "out" / "tsne.csv").exists()

@@ -148,13 +148,16 @@ def centres_of(model, metrics) -> np.ndarray:
     return to_numpy(c) * metrics["latent_scale"]
 
 
+# The per-event novelty score's column; runs before the rename called it "score" (read_labels reads both).
+SCORE_COLUMN, OLD_SCORE_COLUMN = "log_likelihood", "score"
 CATALOGUE_COLUMNS = ("network", "station", "location", "channel", "id", "dt_on", "dt_peak", "dt_off")
 
 
 def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None, scores=None,
                  unknown=None) -> None:
-    """labels.csv: row, nearest cluster, [unknown flag, novelty score], [max probability, per-cluster
-    probabilities], [true class], catalogue columns."""
+    """labels.csv: row, nearest cluster, [unknown flag, log_likelihood (the novelty score: minus the squared
+    distance to the nearest centre for K-means)], [max probability, per-cluster probabilities], [true class],
+    catalogue columns."""
     cat_cols = []
     if catalogue:
         cat_cols = [c for c in CATALOGUE_COLUMNS if c in catalogue[0]]
@@ -162,7 +165,7 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
         w = csv.writer(fh)
         head = ["row", "cluster"]
         if unknown is not None:
-            head += ["unknown", "score"]
+            head += ["unknown", SCORE_COLUMN]
         if probs is not None:
             head += ["probability"] + [f"p{j}" for j in range(probs.shape[1])]
         if truth is not None:
@@ -180,6 +183,21 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
             if catalogue:
                 line += [catalogue[i].get(c, "") for c in cat_cols]
             w.writerow(line)
+
+
+def read_labels(path) -> dict:
+    """A labels.csv as arrays: row, cluster, and unknown and log_likelihood where written (old runs' `score` too)."""
+    with open(path, newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    out = {"row": np.array([int(r["row"]) for r in lines], np.int64),
+           "cluster": np.array([int(r["cluster"]) for r in lines], np.int64)}
+    head = set(lines[0]) if lines else set()
+    if "unknown" in head:
+        out["unknown"] = np.array([r["unknown"] == "1" for r in lines])
+    column = SCORE_COLUMN if SCORE_COLUMN in head else OLD_SCORE_COLUMN
+    if column in head:
+        out["log_likelihood"] = np.array([float(r[column]) for r in lines])
+    return out
 
 
 def write_outputs(out_dir, rows, labels, probs, metrics, catalogue=None, truth=None, class_names=None,

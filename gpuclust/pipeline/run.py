@@ -15,10 +15,8 @@ from ..backend import Backend
 from ..environment import describe
 from ..errors import GpuclustError
 from .config import RunConfig
-from .figures_stage import figures_stage
 from .rundir import RunDir, fingerprint
-from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_default_data, refine_stage,
-                     train_stage, tsne_stage)
+from .stages import LOADERS, STAGES, Context, ensure_default_data
 
 
 def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None) -> dict:
@@ -39,30 +37,10 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
             cfg.data = ensure_default_data(cfg, log)
         write_json(run_dir.file("config.json"), cfg.as_dict())
         write_json(run_dir.file("environment.json"), describe(backend.device))
-        c = cfg.as_dict()
-        keys = {
-            "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows", "norm"],
-            "train": ["norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
-                      "batch_size", "lr", "patience"],
-            "refine": ["objective", "refine_epochs", "refine_gamma", "k", "fit_on", "n_init"],
-            "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
-            "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format",
-                                     "fit_on"],
-            "tsne": ["tsne_max_points"], "figures": ["overlay"],
-        }
         if backend.client is not None:
             log(f"Dask: {backend.n_workers} worker(s) at {backend.client.scheduler.address}")
-        ctx = {}
-        stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
-                  ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
-                  ("refine", lambda: refine_stage(cfg, run_dir, backend, log), ["checkpoints/refined.pt"]),
-                  ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
-                  ("embed", lambda: embed_stage(cfg, run_dir, backend, log, ctx), ["latents.h5"]),
-                  ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, ctx),
-                   ["labels.csv", "metrics.json"]),
-                  ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
-                  ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
-        summary = _run_stages(stages, keys, c, run_dir, resume, log, until)
+        ctx = Context(cfg, run_dir, backend, resume, log, loaders=dict(LOADERS))
+        summary = _run_stages(ctx, until)
     except GpuclustError as e:
         run_dir.close(failed=True)
         if run_dir.record:
@@ -76,23 +54,24 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     return summary
 
 
-def _run_stages(stages, keys, c, run_dir, resume, log, until):
+def _run_stages(ctx: Context, until: str | None) -> dict:
     from ..report import build_report
 
+    c, run_dir, log = ctx.cfg.as_dict(), ctx.run, ctx.log
     upstream = {}
-    for name, fn, outputs in stages:
-        if (name == "dec" and not c["dec"]) or (name == "refine" and c["objective"] != "mixture"):
+    for stage in STAGES:
+        if not stage.when(ctx.cfg):
             continue
-        upstream.update({k: c[k] for k in keys[name]})
-        fp = fingerprint(upstream)  # a stage is valid only if nothing it depends on changed
-        if resume and run_dir.done(name, fp, outputs):
-            log(f"[{name}] already complete, skipped")
+        upstream.update({k: c[k] for k in stage.keys})
+        fp = fingerprint(upstream)  # a stage is valid only if nothing it or an earlier stage depends on changed
+        if ctx.resume and run_dir.done(stage.name, fp, list(stage.produces)):
+            log(f"[{stage.name}] already complete, skipped")
             continue
-        log(f"[{name}] ...")
+        log(f"[{stage.name}] ...")
         t = time.perf_counter()
-        info = fn()
-        run_dir.finish(name, fp, time.perf_counter() - t, info=info)
-        if name == until:
+        info = stage.run(ctx)
+        run_dir.finish(stage.name, fp, time.perf_counter() - t, info=info)
+        if stage.name == until:
             return {"run_dir": run_dir.path, "seconds": run_dir.seconds(), "info": info}
     t = time.perf_counter()
     report = build_report(run_dir.path)
