@@ -60,6 +60,19 @@ def is_array(a) -> bool:
     return array_api_compat.is_array_api_obj(a) and not np.isscalar(a)
 
 
+def host_or_same(a, xp):
+    """`a` itself if it already belongs to namespace xp, else a host (NumPy) array that xp.asarray takes."""
+    if is_array(a) and namespace(a)[0] is xp:
+        return a
+    return to_numpy(a) if is_array(a) else np.asarray(a)
+
+
+def one_hot(labels, k: int, dtype):
+    """(n, k) indicators of integer labels, in their namespace and on their device (-1: a row of zeros)."""
+    xp, dev = namespace(labels)
+    return xp.astype(labels[:, None] == xp.arange(k, device=dev)[None, :], dtype)
+
+
 def gpu_available() -> bool:
     """True when CuPy imports and sees a CUDA device; never raises."""
     try:

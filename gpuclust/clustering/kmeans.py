@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import has_cuml, namespace, to_numpy
+from ..backend import has_cuml, host_or_same, namespace, to_numpy
 from .lloyd import LocalBlocks, kmeans_plusplus, lloyd, nearest, same_clustering
 from .validation import check_data, native_input, same_namespace
 
@@ -84,7 +84,7 @@ class KMeans(_SkKMeans):
         init = self.init
         init_is_array = not isinstance(init, str) and not callable(init)
         if init_is_array:
-            init = xp.asarray(_host_or_same(init, xp), dtype=X.dtype, device=dev, copy=True)
+            init = xp.asarray(host_or_same(init, xp), dtype=X.dtype, device=dev, copy=True)
             self._validate_center_shape(X, init)
         # Subtract the mean for more accurate distances, as scikit-learn does.
         x_mean = xp.mean(X, axis=0)
@@ -149,7 +149,7 @@ class KMeans(_SkKMeans):
         if isinstance(sample_weight, (int, float)):
             w = xp.full(n, float(sample_weight), dtype=dtype, device=dev)
         else:
-            w = xp.astype(xp.asarray(_host_or_same(sample_weight, xp), device=dev), dtype)
+            w = xp.astype(xp.asarray(host_or_same(sample_weight, xp), device=dev), dtype)
             if w.ndim != 1:
                 raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. Expected either "
                                  f"a scalar value or a 1D array of length {n}.")
@@ -198,7 +198,7 @@ class KMeans(_SkKMeans):
         same_namespace(X, self, "cluster_centers_", method)
         X = check_data(self, X, reset=False)
         xp, dev = namespace(X)
-        centres = xp.asarray(_host_or_same(self.cluster_centers_, xp), device=dev)
+        centres = xp.asarray(host_or_same(self.cluster_centers_, xp), device=dev)
         return X, xp.astype(centres, X.dtype), xp
 
     def predict(self, X):
@@ -237,15 +237,6 @@ class KMeans(_SkKMeans):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         return tags
-
-
-def _host_or_same(a, xp):
-    """`a` itself if it already belongs to namespace xp, else a host (NumPy) copy that xp.asarray accepts."""
-    from ..backend import is_array
-
-    if is_array(a) and namespace(a)[0] is xp:
-        return a
-    return to_numpy(a) if is_array(a) else np.asarray(a, dtype=np.float64)
 
 
 def _n_threads() -> int:
