@@ -32,7 +32,7 @@ def test_reference_autoencoder_has_218250_parameters():
 def test_shapes_for_several_input_sizes(hw, make):
     m = make(hw)
     recon, z = m(torch.randn(3, 1, *hw))
-    assert recon.shape == (3, 1, *hw) and z.shape == (3, 5) and (z >= 0).all()
+    assert recon.shape == (3, 1, *hw) and z.shape == (3, 5)
 
 
 def test_too_small_input_and_bad_options():
