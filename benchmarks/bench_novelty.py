@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     from gpuclust.data.synth import CLASS_NAMES, write_synthetic
     from gpuclust.environment import describe
     from gpuclust.pipeline.config import make_config
-    from gpuclust.pipeline.model import load_run_model
+    from gpuclust.pipeline.saved_run import load_run_model
     from gpuclust.pipeline.predict import predict
     from gpuclust.pipeline.run import run
 

@@ -22,7 +22,7 @@ from ..clustering.metrics import confusion, external_metrics
 from ..data.loader import describe_bad, usable_rows
 from ..data.spectrograms import open_spectrograms
 from ..errors import GpuclustError
-from .model import RunModel, load_run_model
+from .saved_run import RunModel, load_run_model
 
 
 def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt: str = "csv",

@@ -10,7 +10,7 @@ from ...atomic import atomic_path, write_json
 from ...clustering import novelty
 from ...clustering.api import centres_of, cluster, read_labels, write_outputs
 from ...errors import GpuclustError
-from ..model import load_run_model, majority_classes, save_model
+from ..saved_run import load_run_model, majority_classes, save_model
 from .base import Stage
 from .common import encoder_checkpoint, open_data
 

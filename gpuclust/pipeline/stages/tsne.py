@@ -6,7 +6,7 @@ import csv
 import numpy as np
 
 from ...atomic import atomic_path
-from ..model import add_tsne
+from ..saved_run import add_tsne
 from .base import Stage
 
 
