@@ -123,23 +123,24 @@ class KMeans(_SkKMeans):
         if x.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={x.shape[0]} should be >= n_clusters={self.n_clusters}.")
         self._tol = 0 if self.tol == 0 else float(xp.mean(xp.var(x, axis=0))) * self.tol
-        if self.n_init == "auto":
-            if isinstance(self.init, str) and self.init == "k-means++":
-                self._n_init = 1
-            elif isinstance(self.init, str) or callable(self.init):
-                self._n_init = 10
-            else:
-                self._n_init = 1
-        else:
-            self._n_init = self.n_init
-        if not isinstance(self.init, str) and not callable(self.init) and self._n_init != 1:
-            warnings.warn(f"Explicit initial center position passed: performing only one init in "
-                          f"{type(self).__name__} instead of n_init={self._n_init}.", RuntimeWarning, stacklevel=3)
-            self._n_init = 1
+        self._n_init = self._resolved_n_init()
         if self.algorithm == "elkan" and self.n_clusters == 1:
             warnings.warn("algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
                           RuntimeWarning, stacklevel=3)
         self._algorithm = "lloyd"  # Elkan's triangle-inequality bounds give the same result; one Lloyd serves both
+
+    def _resolved_n_init(self) -> int:
+        """scikit-learn's rule: "auto" is one start for k-means++ and given centres, ten for the others;
+        given centres are started from once, with a warning if more starts were asked for."""
+        given = not isinstance(self.init, str) and not callable(self.init)
+        n_init = self.n_init
+        if n_init == "auto":
+            n_init = 10 if not given and self.init != "k-means++" else 1
+        if given and n_init != 1:
+            warnings.warn(f"Explicit initial center position passed: performing only one init in "
+                          f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning, stacklevel=4)
+            n_init = 1
+        return n_init
 
     @staticmethod
     def _sample_weight(sample_weight, n, xp, dev, dtype):

@@ -82,15 +82,7 @@ class DaskKMeans(KMeans):
 
     def _check_params_vs_input_dask(self, x, xp):
         self._tol = 0 if self.tol == 0 else float(x.var(axis=0).mean().compute()) * self.tol
-        n_init = self.n_init
-        if n_init == "auto":
-            n_init = 1 if (not isinstance(self.init, str) or self.init == "k-means++") and \
-                not callable(self.init) else 10
-        if not isinstance(self.init, str) and not callable(self.init) and n_init != 1:
-            warnings.warn(f"Explicit initial center position passed: performing only one init in "
-                          f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning, stacklevel=3)
-            n_init = 1
-        self._n_init = n_init
+        self._n_init = self._resolved_n_init()
 
     def _fit_cuml_dask(self, x, centres):
         """Lloyd on the GPU workers by cuml.dask, from our k-means++ centres (cuML 26.10 API)."""
