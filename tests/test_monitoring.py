@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from gpuclust_cli.commands import cli
 
+pytestmark = pytest.mark.slow  # whole runs, then predict on them
+
 RUN = ["--epochs", "3", "--k", "6", "--tsne-max-points", "300", "--n-init", "1", "--batch-size", "32",
        "--device", "cpu", "-q"]
 
