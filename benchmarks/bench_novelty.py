@@ -24,12 +24,13 @@ import numpy as np
 def main(argv=None) -> int:
     from gpuclust.backend import resolve_backend
     from gpuclust.clustering import novelty
+    from gpuclust.clustering.api import read_labels
     from gpuclust.data.ris_writer import write_subset
     from gpuclust.data.spectrograms import open_spectrograms
     from gpuclust.data.synth import CLASS_NAMES, write_synthetic
     from gpuclust.environment import describe
     from gpuclust.pipeline.config import make_config
-    from gpuclust.pipeline.model import load_run_model
+    from gpuclust.pipeline.saved_run import load_run_model
     from gpuclust.pipeline.predict import predict
     from gpuclust.pipeline.run import run
 
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
 
             with open(os.path.join(out, "labels.csv")) as fh:
                 pred = list(csv.DictReader(fh))
-            scores = np.array([float(r["score"]) for r in pred])
+            scores = read_labels(os.path.join(out, "labels.csv"))["log_likelihood"]
             truth = np.array([CLASS_NAMES.index(r["true_class"]) for r in pred])
             row = {"held_out": name, "events_of_it": int((truth == c).sum()), "seconds": time.perf_counter() - t}
             for pct in (1.0, 2.0, 5.0):

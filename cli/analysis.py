@@ -5,11 +5,11 @@ import os
 
 import click
 
-from .main import cli, friendly
+from .boundary import friendly
 from .options import device_option, existing_file
 
 
-@cli.command(short_help="Cluster latents: labels.csv, metrics.json.")
+@click.command(short_help="Cluster latents: labels.csv, metrics.json.")
 @click.argument("latents", type=existing_file)
 @click.option("--method", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
               help="Full-covariance Gaussian mixture or K-means.")
@@ -26,30 +26,16 @@ from .options import device_option, existing_file
 @friendly
 def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_workers, device):
     """Cluster a latent file (HDF5 from `embed`, or .npy): labels.csv and metrics.json."""
-    from gpuclust.backend import resolve_backend
+    from gpuclust.atomic import output_dir
     from gpuclust.clustering.api import cluster as run_cluster
     from gpuclust.clustering.api import write_outputs
+    from gpuclust.distributed.client import open_backend
     from gpuclust.latents import load_latents
 
-    from gpuclust.distributed.client import connect, disconnect
-
-    from gpuclust.atomic import output_dir
-
     lat = load_latents(latents)
-    backend = resolve_backend(device)
-    with output_dir(out):
-        client = connect(dask, dask_workers)
-        try:
-            fit = None
-            if client is not None:
-                from gpuclust.distributed import fit_dask
-
-                fit = fit_dask(client)
-            _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth,
-                                                    n_init, fit=fit)
-            write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
-        finally:
-            disconnect(client)
+    with output_dir(out), open_backend(device, dask, dask_workers) as backend:
+        _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
+        write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     sil = metrics.get("silhouette")
     click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette "
                + (f"{sil:.3f}" if sil == sil and sil is not None else "unavailable")
@@ -57,7 +43,7 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
     click.echo(f"wrote {out}/labels.csv and {out}/metrics.json")
 
 
-@cli.command("select-k", short_help="Sweep K and suggest one (BIC, gap, ...).")
+@click.command("select-k", short_help="Sweep K and suggest one (BIC, gap, ...).")
 @click.argument("latents", type=existing_file)
 @click.option("--k-min", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--k-max", type=click.IntRange(2), default=12, show_default=True)
@@ -87,7 +73,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
         raise GpuclustError(f"--k-max ({k_max}) must exceed --k-min ({k_min})")
     lat = load_latents(latents)
     backend = resolve_backend(device)
-    x = check_latents(backend.asarray(lat.z, dtype="float32" if backend.device == "cuda" else "float64"),
+    x = check_latents(backend.asarray(lat.z, dtype=backend.float_dtype),
                       what=latents)
     if len(lat.z) <= k_max:
         raise GpuclustError(f"{latents}: {len(lat.z)} latents are too few to try K up to {k_max}; "
@@ -103,7 +89,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")
 
 
-@cli.command(short_help="t-SNE map of latents.")
+@click.command(short_help="t-SNE map of latents.")
 @click.argument("latents", type=existing_file)
 @click.option("--labels", type=existing_file, help="labels.csv from `cluster` or `run`, to colour the map.")
 @click.option("--max-points", type=click.IntRange(10), default=None,
@@ -152,7 +138,7 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
             click.echo(f"note: openTSNE on CPU takes about 30 s per 10,000 points on 2 cores; {len(idx)} points "
                        "will take several minutes")
         t = time.perf_counter()
-        xy = run_tsne(lat.z[idx], backend.device, seed, perplexity, learning_rate, early_exaggeration)
+        xy = run_tsne(lat.z[idx], backend, seed, perplexity, learning_rate, early_exaggeration)
         lab = np.zeros(len(idx), dtype=int)
         if by_row is not None:
             missing = [int(r) for r in lat.rows[idx] if int(r) not in by_row]
@@ -168,7 +154,7 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
                f"wrote {out}/tsne.csv and {out}/tsne.png")
 
 
-@cli.command(short_help="Rebuild a run's HTML report.")
+@click.command(short_help="Rebuild a run's HTML report.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @friendly
 def report(run_dir):
@@ -178,7 +164,7 @@ def report(run_dir):
     click.echo(f"wrote {build_report(run_dir)}")
 
 
-@cli.command(short_help="Clustering speed, CPU against GPU.")
+@click.command(short_help="Clustering speed, CPU against GPU.")
 @click.option("--sizes", default="10000,100000,427798", show_default=True,
               help="Comma-separated numbers of latent vectors.")
 @click.option("-k", "--k", "k", type=click.IntRange(1), default=8, show_default=True)
@@ -213,7 +199,7 @@ def bench(sizes, k, dims, iters, repeats, tsne_size, out):
     click.echo(f"wrote {out}/bench.json and {out}/bench.png")
 
 
-@cli.command(short_help="Compare runs on one page.")
+@click.command(short_help="Compare runs on one page.")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="compare.html", show_default=True)
 @friendly

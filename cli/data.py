@@ -5,11 +5,11 @@ import os
 
 import click
 
-from .main import cli, friendly
+from .boundary import friendly
 from .options import NORMALISATIONS, data_options, device_option, existing_file
 
 
-@cli.command(short_help="Write the synthetic benchmark (or a deployment scenario, or a waveform archive).")
+@click.command(short_help="Write the synthetic benchmark (or a deployment scenario, or a waveform archive).")
 @click.argument("output", type=click.Path(dir_okay=False), required=False)
 @click.option("-n", "--rows", type=click.IntRange(1, 427_798), default=20_000, show_default=True,
               help="Number of spectrograms (up to the full RIS size, 427,798).")
@@ -62,7 +62,7 @@ def synth(output, rows, seed, scenario, archive, days, stations):
     click.echo(f"wrote {rows} spectrograms to {output} (catalogue: {output}.csv{extra})")
 
 
-@cli.command(short_help="Waveform archive or files to spectrograms (STA/LTA), in parallel, resumable.")
+@click.command(short_help="Waveform archive or files to spectrograms (STA/LTA), in parallel, resumable.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="RIS file to write.")
 @click.option("--start", default=None, help="First day to process (YYYY-MM-DD; SDS archives).")
@@ -159,7 +159,7 @@ def spectrograms(inputs, output, start, end, stations, channels, workers, dask, 
         click.echo(line)
 
 
-@cli.command(short_help="Describe a spectrogram file.")
+@click.command(short_help="Describe a spectrogram file.")
 @click.argument("path", type=existing_file)
 @data_options
 @friendly
@@ -192,7 +192,7 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
             click.echo("  ground truth: " + ", ".join(f"{n}={c}" for n, c in zip(names, counts)))
 
 
-@cli.command(short_help="Encode every row; latents with row index.")
+@click.command(short_help="Encode every row; latents with row index.")
 @click.argument("checkpoint", type=existing_file)
 @click.argument("path", type=existing_file)
 @data_options

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import click
 
-from .main import cli, friendly
+from .boundary import friendly
 
 
-@cli.command(short_help="Every event of a run on one interactive map, in a browser.")
+@click.command(short_help="Every event of a run on one interactive map, in a browser.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="The page to write [RUN_DIR/explore.html].")
@@ -67,7 +67,7 @@ def explore(run_dir, out, model_run, method, remap, device, thumbnails_mb, serve
     click.echo("stopped")
 
 
-@cli.command(short_help="Write cluster names (saved from the explore page) into a run's model.")
+@click.command(short_help="Write cluster names (saved from the explore page) into a run's model.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("names", type=click.Path(dir_okay=False))
 @friendly

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from .main import cli, friendly
+from .boundary import friendly
 from .options import NORMALISATIONS
 
 # (flag, config key, type, help). None as a default means "not given", so a config file can supply it.
@@ -83,14 +83,14 @@ def _options(specs):
 
 
 def run_pipeline_from_cli(data, config_file, resume, options, until=None, explore=False):
-    from gpuclust.backend import resolve_backend
+    from gpuclust.distributed.client import open_backend
     from gpuclust.pipeline.config import make_config
     from gpuclust.pipeline.run import run as run_pipeline
 
     cfg = make_config(config_file, data=data, **options)
-    backend = resolve_backend(cfg.device)
-    click.echo(f"device: {backend.device}" + (" (auto)" if cfg.device == "auto" else ""))
-    return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until, explore=explore)
+    with open_backend(cfg.device, cfg.dask, cfg.dask_workers) as backend:
+        click.echo(f"device: {backend.device}" + (" (auto)" if cfg.device == "auto" else ""))
+        return cfg, run_pipeline(cfg, backend, resume=resume, log=click.echo, until=until, explore=explore)
 
 
 def _metric(m: dict, key: str) -> str:
@@ -98,7 +98,7 @@ def _metric(m: dict, key: str) -> str:
     return f"{v:.3f}" if isinstance(v, (int, float)) else "unavailable"
 
 
-@cli.command(short_help="Everything: data to report, in one go.")
+@click.command(short_help="Everything: data to report, in one go.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @_options(DATA_OPTIONS + TRAIN_OPTIONS + RUN_ONLY_OPTIONS + [OUT_OPTION])
 @click.option("--dec/--no-dec", default=None, help="Refine the encoder with DEC [off].")
@@ -123,7 +123,7 @@ def run(data, config_file, resume, explore, **options):
     click.echo("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
 
 
-@cli.command(short_help="Train the encoder only.")
+@click.command(short_help="Train the encoder only.")
 @click.argument("data", required=False, type=click.Path(dir_okay=False))
 @_options(DATA_OPTIONS + TRAIN_OPTIONS + [OUT_OPTION])
 @friendly
@@ -138,7 +138,7 @@ def train(data, config_file, resume, **options):
     click.echo(f"checkpoint: {os.path.join(s['run_dir'], 'checkpoints', 'best.pt')}")
 
 
-@cli.command(short_help="Label new detections with a trained run.")
+@click.command(short_help="Label new detections with a trained run.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
@@ -170,21 +170,16 @@ def predict(run_dir, data, out, fmt, novelty_percentile, overlay, group, dataset
     places them on the run's t-SNE map and writes labels.csv, metrics.json, figures and the catalogue."""
     import time
 
-    from gpuclust.backend import resolve_backend
-    from gpuclust.distributed.client import connect, disconnect
+    from gpuclust.distributed.client import open_backend
     from gpuclust.pipeline.predict import predict as run_predict
 
     out = out or os.path.join(run_dir, time.strftime("predict-%Y%m%d-%H%M%S"))
-    backend = resolve_backend(device)
-    client = connect(dask, dask_workers)
-    try:
+    with open_backend(device, dask, dask_workers) as backend:
         m = run_predict(run_dir, list(data), out, backend, fmt=fmt, percentile=novelty_percentile,
-                        batch_size=batch_size, client=client, overlay=overlay, bad_rows=bad_rows,
+                        batch_size=batch_size, overlay=overlay, bad_rows=bad_rows,
                         data_options={k: v for k, v in (("group", group), ("dataset", dataset),
                                                          ("labels_dataset", labels_dataset)) if v is not None},
                         log=click.echo, explore=explore)
-    finally:
-        disconnect(client)
     nov = m["novelty"]
     click.echo(f"labelled {m['n']} events with {run_dir}'s model ({backend.device}): "
                f"{nov['unknown']} unknown ({100 * nov['unknown_fraction']:.1f} %, below the "

@@ -1,26 +1,17 @@
 """Where the work runs, decided once at the edge and passed inward.
 
-Library code never probes the hardware: it takes arrays (NumPy or CuPy) and
-asks `array_namespace` which module they belong to, or it receives a
-`Backend` from the command that started it.
+Library code never probes the hardware: it takes arrays (NumPy, CuPy, ...) and
+asks `namespace` which library they belong to, or it receives a `Backend` from
+the command that started it (gpuclust.distributed.client.open_backend).
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
 
 from .errors import GpuclustError
-
-
-def array_namespace(*arrays) -> ModuleType:
-    """NumPy or CuPy, whichever the arrays belong to (CuPy is never imported for NumPy input)."""
-    for a in arrays:
-        if type(a).__module__.split(".")[0] == "cupy":
-            return sys.modules["cupy"]
-    return np
 
 
 def to_numpy(a) -> np.ndarray:
@@ -69,6 +60,19 @@ def is_array(a) -> bool:
     return array_api_compat.is_array_api_obj(a) and not np.isscalar(a)
 
 
+def host_or_same(a, xp):
+    """`a` itself if it already belongs to namespace xp, else a host (NumPy) array that xp.asarray takes."""
+    if is_array(a) and namespace(a)[0] is xp:
+        return a
+    return to_numpy(a) if is_array(a) else np.asarray(a)
+
+
+def one_hot(labels, k: int, dtype):
+    """(n, k) indicators of integer labels, in their namespace and on their device (-1: a row of zeros)."""
+    xp, dev = namespace(labels)
+    return xp.astype(labels[:, None] == xp.arange(k, device=dev)[None, :], dtype)
+
+
 def gpu_available() -> bool:
     """True when CuPy imports and sees a CUDA device; never raises."""
     try:
@@ -79,11 +83,39 @@ def gpu_available() -> bool:
         return False
 
 
+def has_cuml(module: str = "cuml") -> bool:
+    """True when cuML (or one of its modules) imports; never raises. The one place cuML is looked for."""
+    try:
+        import importlib
+
+        importlib.import_module(module)
+        return True
+    except Exception:
+        return False
+
+
 @dataclass(frozen=True)
 class Backend:
-    """The compute device chosen for a run: 'cpu' (NumPy, scikit-learn) or 'cuda' (CuPy, cuML)."""
+    """Where a run computes, decided once at the edge (the CLI) and passed to everything below it.
 
-    device: str
+    device: 'cpu' (NumPy, scikit-learn, openTSNE) or 'cuda' (CuPy, cuML where installed).
+    client: a distributed.Client when latents are partitioned on Dask workers, else None.
+    cuml: cuML was found (only ever True with device 'cuda').
+    estimators: the (Gaussian mixture, K-means) classes to fit with; one surface, so callers never ask
+        which: gpuclust's own for one process, gpuclust.distributed's when there is a client
+        (None means gpuclust's own; gpuclust.distributed.client.open_backend fills it in).
+    """
+
+    device: str = "cpu"
+    client: object = None
+    cuml: bool = False
+    estimators: tuple | None = None
+
+    @property
+    def float_dtype(self):
+        # GPUs run float32 at many times float64's speed (consumer cards 32-64x); EM is written to be
+        # accurate in float32 (gpuclust.clustering.em), and the CPU keeps float64, as scikit-learn does.
+        return np.float32 if self.device == "cuda" else np.float64
 
     @property
     def xp(self) -> ModuleType:
@@ -94,8 +126,11 @@ class Backend:
         return np
 
     @property
-    def torch_device(self) -> str:
-        return self.device
+    def n_workers(self) -> int:
+        """Dask workers (1 without a client)."""
+        if self.client is None:
+            return 1
+        return max(1, len(self.client.scheduler_info().get("workers", {})))
 
     def asarray(self, a, dtype=None):
         """Move a host array onto this backend's device."""
@@ -103,7 +138,7 @@ class Backend:
 
 
 def resolve_backend(device: str = "auto") -> Backend:
-    """Turn 'auto' | 'cpu' | 'cuda' into a Backend, checking that a GPU really works."""
+    """Turn 'auto' | 'cpu' | 'cuda' into a Backend (one process), checking that a GPU really works."""
     if device not in ("auto", "cpu", "cuda"):
         raise GpuclustError(f"unknown device {device!r}: use auto, cpu or cuda")
     if device == "cpu":
@@ -116,4 +151,4 @@ def resolve_backend(device: str = "auto") -> Backend:
             "--device cuda asked for, but no working CUDA GPU with CuPy and CUDA PyTorch was found "
             "(install the gpu-cu12 or gpu-cu13 extra and a CUDA build of torch, or use --device cpu)"
         )
-    return Backend("cuda" if works else "cpu")
+    return Backend("cuda", cuml=has_cuml()) if works else Backend("cpu")

@@ -16,6 +16,10 @@ from .atomic import atomic_path
 from .errors import GpuclustError
 
 LABEL_COMMENT = "smi:gpuclust/label"
+# Class names of the synthetic benchmark (and others) that name a QuakeML event type.
+QUAKEML_TYPES = {"icequake": "ice quake", "ice_quake": "ice quake", "background_noise": "not existing",
+                 "noise": "not existing", "earthquake": "earthquake", "landslide": "landslide",
+                 "avalanche": "avalanche", "explosion": "explosion", "spike": "other event", "glitch": "other event"}
 
 
 def detection_time(entry: dict):
@@ -97,6 +101,4 @@ def quakeml_types(cluster_to_class) -> list | None:
     """QuakeML event type per cluster from the cluster's class name, where there is one."""
     if not cluster_to_class:
         return None
-    from .pipeline.model import QUAKEML_TYPES
-
     return [QUAKEML_TYPES.get(str(name).lower()) if name else None for name in cluster_to_class]

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from gpuclust_cli.commands import cli
 
+pytestmark = pytest.mark.slow  # whole runs, then predict on them
+
 RUN = ["--epochs", "3", "--k", "6", "--tsne-max-points", "300", "--n-init", "1", "--batch-size", "32",
        "--device", "cpu", "-q"]
 
@@ -63,7 +65,7 @@ def test_predicting_another_file_labels_every_usable_row(trained, tmp_path):
     r = invoke("predict", trained / "run", trained / "new.h5", "-o", tmp_path / "p", "--format", "quakeml")
     assert r.exit_code == 0, r.output
     rows = rows_of(tmp_path / "p" / "labels.csv")
-    assert len(rows) == 300 and {"cluster", "unknown", "score", "probability", "station", "dt_peak"} <= set(rows[0])
+    assert len(rows) == 300 and {"cluster", "unknown", "log_likelihood", "probability", "station", "dt_peak"} <= set(rows[0])
     m = json.load(open(tmp_path / "p" / "metrics.json"))
     assert m["n"] == 300 and 0 <= m["novelty"]["unknown"] < 300 and "ari" in m and "unknown_by_class" in m
 

@@ -34,24 +34,40 @@ class Clustering:
 
 
 def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
-            truth=None, n_init: int = 1, train_mask=None, fit=None, start=None) -> Clustering:
+            truth=None, n_init: int = 1, train_mask=None, start=None, host_z=None) -> Clustering:
     """Fit on z (or on the rows where train_mask is True) and label and score every row.
 
-    The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its centres in latent units.
-    `fit` chooses where the work runs (chosen at the edge): `fit_local` (default, this process, NumPy or
-    CuPy by the backend) or gpuclust.distributed's `fit_dask` (partitions on a Dask cluster).
-    `start(scale)` may give the mixture's starting (weights, means, precisions) in units of latent / scale
-    (the mixture an encoder was refined towards); n_init then does not apply.
+    Where the fit runs is the backend's: this process on its device and in its float dtype, or the
+    latents partitioned on its Dask workers (z may already be a Dask array there; `host_z`, the same
+    latents on the host, spares pulling them back for the metrics). The estimators are the backend's
+    pair, one surface either way. The model is fitted on z / metrics["latent_scale"]; `centres_of`
+    gives its centres in latent units. `start(scale)` may give the mixture's starting (weights, means,
+    precisions) in units of latent / scale (the mixture an encoder was refined towards); n_init then
+    does not apply.
     """
     if method not in METHODS:
         raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
     try:
-        model, labels, probs, x, scale, extra = (fit or fit_local)(z, method, k, backend, seed, covariance_type,
-                                                                  n_init, train_mask, start)
+        x, scale = scaled_latents(z, backend, k)
+        fit_x = x if train_mask is None else x[_mask_on(x, train_mask)]
+        if backend.client is None:
+            check_latents(fit_x, k, what="the training rows")
+        model = estimator(method, k, seed, covariance_type, n_init, classes=backend.estimators,
+                          init=start(scale) if start else None)
+        extra = caught_warnings(lambda: model.fit(fit_x))
+        if backend.client is not None:
+            extra["dask_workers"] = backend.n_workers
+        if method == "gmm":
+            probs = to_numpy(_computed(model.predict_proba(x)))
+            labels = probs.argmax(axis=1)
+        else:
+            labels, probs = to_numpy(_computed(model.predict(x))), None
     except GpuclustError:
         raise
     except ValueError as e:  # the estimators' own (scikit-learn's) messages: a problem with the data
         raise GpuclustError(f"{method} with K = {k} failed: {e}".replace("\n", " "))
+    if backend.client is not None:  # the metrics use a sample and K-sized sums: on the host, N x D is small
+        x = np.asarray(to_numpy(host_z if host_z is not None else _computed(z)), dtype=backend.float_dtype) / scale
     metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device,
                "latent_scale": scale, **extra}
     metrics.update(internal_metrics(x, labels, k, seed=seed))
@@ -60,14 +76,46 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
                        n_iter=int(model.n_iter_))
     else:
         metrics.update(inertia=float(model.inertia_), n_iter=int(model.n_iter_))
-    labels = to_numpy(labels).astype(np.int64)
+    labels = np.asarray(labels).astype(np.int64)
     if truth is not None:
         metrics.update(external_metrics(truth, labels))
     return Clustering(model, labels, probs, novelty.scores(model, x), metrics)
 
 
+def scaled_latents(z, backend: Backend, k: int):
+    """(latents / scale, scale): on the backend's device and in its float dtype, or partitioned on its workers.
+
+    One global scale (geometry unchanged) so that reg_covar and tolerances mean the same for latents of
+    any magnitude: an encoder fed L2-normalised spectrograms gives latents ~1e-3.
+    """
+    if backend.client is None:
+        x = check_latents(backend.asarray(z, dtype=backend.float_dtype), k)
+        xp, _ = namespace(x)
+        scale = float(xp.std(x)) or 1.0
+        return x / scale, scale
+    import dask.array as da
+
+    if not isinstance(z, da.Array):
+        z = da.from_array(np.asarray(z), chunks=(max(1000, -(-len(z) // (4 * backend.n_workers))), -1))
+    z = z.astype(backend.float_dtype)
+    scale = float(z.std().compute()) or 1.0
+    return (z / scale).persist(), scale
+
+
+def _mask_on(x, mask):
+    """A boolean row mask that indexes x (host for Dask and NumPy, on the device for CuPy)."""
+    if hasattr(x, "dask"):
+        return np.asarray(mask)
+    xp, dev = namespace(x)
+    return xp.asarray(np.asarray(mask), device=dev)
+
+
+def _computed(a):
+    return a.compute() if hasattr(a, "dask") else a
+
+
 def estimator(method: str, k: int, seed: int, covariance_type: str, n_init: int, classes=None, init=None):
-    """The clustering estimator for `method` (gpuclust's own classes, or the given Dask ones).
+    """The clustering estimator for `method`, of the given (mixture, K-means) classes (gpuclust's own by default).
 
     init: (weights, means, precisions) to start a full-covariance mixture from.
     """
@@ -79,24 +127,6 @@ def estimator(method: str, k: int, seed: int, covariance_type: str, n_init: int,
                       means_init=m, precisions_init=p)
         return gm(k, covariance_type=covariance_type, random_state=seed, n_init=n_init, max_iter=300)
     return km(k, n_init=n_init, random_state=seed)
-
-
-def fit_local(z, method, k, backend, seed, covariance_type, n_init, train_mask, start=None):
-    """The fit in this process, on the backend's device: (model, labels, probs, x, scale, extra)."""
-    x = check_latents(backend.asarray(z, dtype=np.float32 if backend.device == "cuda" else np.float64), k)
-    xp, dev = namespace(x)
-    # One global scale (geometry unchanged) so that reg_covar and tolerances mean the same for
-    # latents of any magnitude: an encoder fed L2-normalised spectrograms gives latents ~1e-3.
-    scale = float(xp.std(x)) or 1.0
-    x = x / scale
-    fit_x = x if train_mask is None else xp.take(x, xp.asarray(np.flatnonzero(train_mask), device=dev), axis=0)
-    check_latents(fit_x, k, what="the training rows")
-    model = estimator(method, k, seed, covariance_type, n_init, init=start(scale) if start else None)
-    extra = caught_warnings(lambda: model.fit(fit_x))
-    if method == "gmm":
-        probs = model.predict_proba(x)
-        return model, xp.argmax(probs, axis=1), to_numpy(probs), x, scale, extra
-    return model, model.predict(x), None, x, scale, extra
 
 
 def caught_warnings(fn) -> dict:
@@ -118,13 +148,16 @@ def centres_of(model, metrics) -> np.ndarray:
     return to_numpy(c) * metrics["latent_scale"]
 
 
+# The per-event novelty score's column; runs before the rename called it "score" (read_labels reads both).
+SCORE_COLUMN, OLD_SCORE_COLUMN = "log_likelihood", "score"
 CATALOGUE_COLUMNS = ("network", "station", "location", "channel", "id", "dt_on", "dt_peak", "dt_off")
 
 
 def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None, scores=None,
                  unknown=None, cluster_names=None) -> None:
-    """labels.csv: row, nearest cluster, [its name], [unknown flag, novelty score], [max probability, per-cluster
-    probabilities], [true class], catalogue columns. cluster_names: the user's, one per cluster (or None)."""
+    """labels.csv: row, nearest cluster, [its name], [unknown flag, log_likelihood (the novelty score: minus the
+    squared distance to the nearest centre for K-means)], [max probability, per-cluster probabilities], [true class],
+    catalogue columns. cluster_names: the user's (`gpuclust name`), one per cluster, or None."""
     cat_cols = []
     if catalogue:
         cat_cols = [c for c in CATALOGUE_COLUMNS if c in catalogue[0]]
@@ -132,7 +165,7 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
         w = csv.writer(fh)
         head = ["row", "cluster"] + (["cluster_name"] if cluster_names else [])
         if unknown is not None:
-            head += ["unknown", "score"]
+            head += ["unknown", SCORE_COLUMN]
         if probs is not None:
             head += ["probability"] + [f"p{j}" for j in range(probs.shape[1])]
         if truth is not None:
@@ -152,6 +185,21 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
             if catalogue:
                 line += [catalogue[i].get(c, "") for c in cat_cols]
             w.writerow(line)
+
+
+def read_labels(path) -> dict:
+    """A labels.csv as arrays: row, cluster, and unknown and log_likelihood where written (old runs' `score` too)."""
+    with open(path, newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    out = {"row": np.array([int(r["row"]) for r in lines], np.int64),
+           "cluster": np.array([int(r["cluster"]) for r in lines], np.int64)}
+    head = set(lines[0]) if lines else set()
+    if "unknown" in head:
+        out["unknown"] = np.array([r["unknown"] == "1" for r in lines])
+    column = SCORE_COLUMN if SCORE_COLUMN in head else OLD_SCORE_COLUMN
+    if column in head:
+        out["log_likelihood"] = np.array([float(r[column]) for r in lines])
+    return out
 
 
 def write_outputs(out_dir, rows, labels, probs, metrics, catalogue=None, truth=None, class_names=None,

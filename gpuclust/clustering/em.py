@@ -180,13 +180,9 @@ def _exp_clipped(a, floor: float, xp):
     """
     from ..backend import is_numpy
 
-    native = getattr(xp, "_gpuclust_native", None)
     if is_numpy(xp):
         np.maximum(a, floor, out=a)
         return np.exp(a, out=a)
-    if native is not None:
-        native.maximum(a, floor, out=a)
-        return native.exp(a, out=a)
     return xp.exp(xp.clip(a, min=floor))
 
 

@@ -30,7 +30,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import is_array, is_numpy, namespace, to_numpy
+from ..backend import host_or_same, is_numpy, namespace, one_hot, to_numpy
 from . import em, fused_em
 from .validation import check_data, same_namespace
 
@@ -117,9 +117,8 @@ class LocalData:
     def stats_from_labels(self, labels, k: int) -> em.Stats:
         """Statistics of hard labels (a label of -1 gives a row no responsibility)."""
         xp = self.xp
-        labels = xp.asarray(_host_or_same(labels, xp), device=self.device)
-        onehot = xp.astype(labels[:, None] == xp.arange(k, device=self.device)[None, :], self.x.dtype)
-        return self.stats_from_resp(onehot)
+        labels = xp.asarray(host_or_same(labels, xp), device=self.device)
+        return self.stats_from_resp(one_hot(labels, k, self.x.dtype))
 
     def stats_from_host_resp(self, resp: np.ndarray) -> em.Stats:
         return self.stats_from_resp(self.xp.asarray(resp, dtype=self.x.dtype, device=self.device))
@@ -253,7 +252,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         k, d = self.n_components, x.shape[1]
         out = {}
         if self.weights_init is not None:
-            w = _host(self.weights_init)
+            w = host_or_same(self.weights_init, np)
             w = check_array(w, dtype=[np.float64, np.float32], ensure_2d=False)
             _check_shape(w, (k,), "weights")
             if (w < 0).any() or (w > 1).any():
@@ -264,11 +263,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = {w.sum():.5f}")
             out["weights"] = w
         if self.means_init is not None:
-            m = check_array(_host(self.means_init), dtype=[np.float64, np.float32], ensure_2d=False)
+            m = check_array(host_or_same(self.means_init, np), dtype=[np.float64, np.float32], ensure_2d=False)
             _check_shape(m, (k, d), "means")
             out["means"] = m
         if self.precisions_init is not None:
-            out["precisions"] = _check_precisions(_host(self.precisions_init), self.covariance_type, k, d)
+            out["precisions"] = _check_precisions(host_or_same(self.precisions_init, np), self.covariance_type, k, d)
         return {key: xp.asarray(v, dtype=x.dtype, device=dev) for key, v in out.items()}
 
     def _initial_params(self, data, inits, random_state) -> em.Params:
@@ -278,8 +277,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if len(inits) < 3:  # scikit-learn skips the initialisation (and its draws) when all three are given
             assignment = self._initial_assignment(data, random_state)
             _, params = self._m_step(data, lambda d: d.stats_from_assignment(assignment, k), n_samples=n)
+        return self._with_inits(params, inits, data.shift)
+
+    def _with_inits(self, params, inits, shift) -> em.Params:
+        """params, with whichever of weights, means (data coordinates) and precisions the user gave instead."""
         weights = inits["weights"] if "weights" in inits else params.weights
-        means = inits["means"] - data.shift if "means" in inits else params.means
+        means = inits["means"] - shift if "means" in inits else params.means
         if "precisions" in inits:
             prec = inits["precisions"]
             cov = em.covariances_from_precisions(prec, self.covariance_type)
@@ -331,7 +334,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         _, dev = namespace(shift)
 
         def on(a):
-            return xp.asarray(_host_or_same(a, xp), dtype=shift.dtype, device=dev)
+            return xp.asarray(host_or_same(a, xp), dtype=shift.dtype, device=dev)
 
         return em.Params(on(self.weights_), on(self.means_) - shift, on(self.covariances_),
                          on(self.precisions_cholesky_), self.covariance_type)
@@ -345,6 +348,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.covariances_ = p.covariances
         self.precisions_cholesky_ = p.prec_chol
         self.precisions_ = em.precisions(p.prec_chol, self.covariance_type)
+
+    @classmethod
+    def from_parameters(cls, weights, means, covariances, precisions_cholesky, covariance_type="full"):
+        """A fitted mixture from saved parameters (a run's model), ready for predict and score_samples."""
+        g = cls(len(weights), covariance_type=covariance_type)
+        g._set_parameters((weights, means, covariances, precisions_cholesky))
+        g.n_features_in_ = means.shape[1]
+        g.converged_, g.n_iter_, g.lower_bound_ = True, 0, float("nan")
+        return g
 
     # -- scikit-learn's private surface, used by its own tests and helpers ---------------------
     def _get_parameters(self):
@@ -361,20 +373,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         xp, _ = namespace(X)
         shift = xp.zeros_like(X[0, :])
         data = LocalData(X, shift, self._chunk(xp))
-        inits = {k: xp.asarray(_host_or_same(v, xp), dtype=X.dtype) for k, v in
+        inits = {k: xp.asarray(host_or_same(v, xp), dtype=X.dtype) for k, v in
                  (("weights", self.weights_init), ("means", self.means_init), ("precisions", self.precisions_init))
                  if v is not None}  # unchecked, as scikit-learn's `_initialize`
         st = data.stats_from_resp(xp.asarray(resp, dtype=X.dtype)) if resp is not None else None
         params = em.params_from_stats(st, self.covariance_type, self.reg_covar, n_samples=X.shape[0]) \
             if st is not None else None
-        weights = inits.get("weights", params.weights if params else None)
-        means = inits.get("means", params.means if params else None)
-        if "precisions" in inits:
-            cov = em.covariances_from_precisions(inits["precisions"], self.covariance_type)
-            chol = em.cholesky_from_precisions(inits["precisions"], self.covariance_type)
-        else:
-            cov, chol = params.covariances, params.prec_chol
-        self._publish(em.Params(weights, means, cov, chol, self.covariance_type), shift)
+        self._publish(self._with_inits(params, inits, shift), shift)
 
     def _n_parameters(self) -> int:
         _, n_features = self.means_.shape
@@ -398,7 +403,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             p, s = self._params, self._shift
 
             def on(a):
-                return xp.asarray(_host_or_same(a, xp), dtype=X.dtype, device=dev)
+                return xp.asarray(host_or_same(a, xp), dtype=X.dtype, device=dev)
 
             self._converted[key] = (em.Params(on(p.weights), on(p.means), on(p.covariances), on(p.prec_chol),
                                               p.cov_type), on(s))
@@ -513,14 +518,6 @@ def _check_precisions(prec, cov_type, k, d):
         if not (np.allclose(m, m.T) and (np.linalg.eigvalsh(m) > 0.0).all()):
             raise ValueError(f"'{cov_type} precision' should be symmetric, positive-definite")
     return prec
-
-def _host(a):
-    return to_numpy(a) if is_array(a) else a
-
-def _host_or_same(a, xp):
-    if is_array(a) and namespace(a)[0] is xp:
-        return a
-    return to_numpy(a) if is_array(a) else np.asarray(a)
 
 def _np_dtype(data):
     return np.float32 if data.x.dtype == data.xp.float32 else np.float64

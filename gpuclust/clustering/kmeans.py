@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import is_numpy, namespace, to_numpy
+from ..backend import has_cuml, host_or_same, is_numpy, namespace, to_numpy
 from .gpu_lloyd import lloyd_deferred
 from .lloyd import LocalBlocks, kmeans_plusplus, lloyd, nearest, same_clustering
 from .validation import check_data, native_input, same_namespace
@@ -58,7 +58,7 @@ class KMeans(_SkKMeans):
             return "sklearn"
         if self.engine == "auto":
             xp, _ = namespace(x)
-            return "cuml" if _is_cupy(xp) and _has_cuml() else "array_api"
+            return "cuml" if _is_cupy(xp) and has_cuml() else "array_api"
         return self.engine
 
     def _native_state(self) -> bool:
@@ -85,7 +85,7 @@ class KMeans(_SkKMeans):
         init = self.init
         init_is_array = not isinstance(init, str) and not callable(init)
         if init_is_array:
-            init = xp.asarray(_host_or_same(init, xp), dtype=X.dtype, device=dev, copy=True)
+            init = xp.asarray(host_or_same(init, xp), dtype=X.dtype, device=dev, copy=True)
             self._validate_center_shape(X, init)
         # Subtract the mean for more accurate distances, as scikit-learn does.
         x_mean = xp.mean(X, axis=0)
@@ -125,23 +125,24 @@ class KMeans(_SkKMeans):
         if x.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={x.shape[0]} should be >= n_clusters={self.n_clusters}.")
         self._tol = 0 if self.tol == 0 else float(xp.mean(xp.var(x, axis=0))) * self.tol
-        if self.n_init == "auto":
-            if isinstance(self.init, str) and self.init == "k-means++":
-                self._n_init = 1
-            elif isinstance(self.init, str) or callable(self.init):
-                self._n_init = 10
-            else:
-                self._n_init = 1
-        else:
-            self._n_init = self.n_init
-        if not isinstance(self.init, str) and not callable(self.init) and self._n_init != 1:
-            warnings.warn(f"Explicit initial center position passed: performing only one init in "
-                          f"{type(self).__name__} instead of n_init={self._n_init}.", RuntimeWarning, stacklevel=3)
-            self._n_init = 1
+        self._n_init = self._resolved_n_init()
         if self.algorithm == "elkan" and self.n_clusters == 1:
             warnings.warn("algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
                           RuntimeWarning, stacklevel=3)
         self._algorithm = "lloyd"  # Elkan's triangle-inequality bounds give the same result; one Lloyd serves both
+
+    def _resolved_n_init(self) -> int:
+        """scikit-learn's rule: "auto" is one start for k-means++ and given centres, ten for the others;
+        given centres are started from once, with a warning if more starts were asked for."""
+        given = not isinstance(self.init, str) and not callable(self.init)
+        n_init = self.n_init
+        if n_init == "auto":
+            n_init = 10 if not given and self.init != "k-means++" else 1
+        if given and n_init != 1:
+            warnings.warn(f"Explicit initial center position passed: performing only one init in "
+                          f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning, stacklevel=4)
+            n_init = 1
+        return n_init
 
     @staticmethod
     def _sample_weight(sample_weight, n, xp, dev, dtype):
@@ -151,7 +152,7 @@ class KMeans(_SkKMeans):
         if isinstance(sample_weight, (int, float)):
             w = xp.full(n, float(sample_weight), dtype=dtype, device=dev)
         else:
-            w = xp.astype(xp.asarray(_host_or_same(sample_weight, xp), device=dev), dtype)
+            w = xp.astype(xp.asarray(host_or_same(sample_weight, xp), device=dev), dtype)
             if w.ndim != 1:
                 raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. Expected either "
                                  f"a scalar value or a 1D array of length {n}.")
@@ -184,13 +185,23 @@ class KMeans(_SkKMeans):
         est.fit(xc, sample_weight=w, convert_dtype=False)
         return est.labels_, float(est.inertia_), est.cluster_centers_, int(est.n_iter_)
 
+    @classmethod
+    def from_centres(cls, centres):
+        """A fitted K-means from saved centres (a run's model), ready for predict."""
+        km = cls(len(centres))
+        km.cluster_centers_ = centres
+        km.n_features_in_ = centres.shape[1]
+        km._n_features_out = centres.shape[0]
+        km._n_threads = _n_threads()
+        return km
+
     # -- using a fitted model -----------------------------------------------------------
     def _native_args(self, X, method: str):
         check_is_fitted(self)
         same_namespace(X, self, "cluster_centers_", method)
         X = check_data(self, X, reset=False)
         xp, dev = namespace(X)
-        centres = xp.asarray(_host_or_same(self.cluster_centers_, xp), device=dev)
+        centres = xp.asarray(host_or_same(self.cluster_centers_, xp), device=dev)
         return X, xp.astype(centres, X.dtype), xp
 
     def predict(self, X):
@@ -231,15 +242,6 @@ class KMeans(_SkKMeans):
         return tags
 
 
-def _host_or_same(a, xp):
-    """`a` itself if it already belongs to namespace xp, else a host (NumPy) copy that xp.asarray accepts."""
-    from ..backend import is_array
-
-    if is_array(a) and namespace(a)[0] is xp:
-        return a
-    return to_numpy(a) if is_array(a) else np.asarray(a, dtype=np.float64)
-
-
 def _n_threads() -> int:
     """The thread count scikit-learn's own predict uses (it reads it from the fitted estimator)."""
     try:
@@ -256,12 +258,3 @@ def _is_cupy(xp) -> bool:
     import array_api_compat
 
     return array_api_compat.is_cupy_namespace(xp)
-
-
-def _has_cuml() -> bool:
-    try:
-        import cuml  # noqa: F401
-
-        return True
-    except Exception:
-        return False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import namespace, to_numpy
+from ..backend import namespace, one_hot, to_numpy
 
 
 def squared_distances(c, x, x_sq):
@@ -78,7 +78,7 @@ class LocalBlocks:
         xp = self.xp
         k = centres.shape[0]
         labels = nearest(self.x, centres)
-        onehot = xp.astype(labels[:, None] == xp.arange(k, device=self.device)[None, :], self.x.dtype)
+        onehot = one_hot(labels, k, self.x.dtype)
         return labels, self.w @ onehot, xp.matrix_transpose(onehot) @ (self.w[:, None] * self.x)
 
     def labels(self, centres):

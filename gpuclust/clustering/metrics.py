@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import namespace, to_numpy
-
-
-def _onehot(labels, k, xp, dtype, device):
-    return xp.astype(labels[:, None] == xp.arange(k, device=device)[None, :], dtype)
+from ..backend import namespace, one_hot, to_numpy
 
 
 def centroids(x, labels, k):
     """Cluster means (K, D) and sizes (K,), in x's namespace (an empty cluster's mean is 0)."""
     xp, dev = namespace(x)
-    oh = _onehot(labels, k, xp, x.dtype, dev)
+    oh = one_hot(labels, k, x.dtype)
     counts = xp.sum(oh, axis=0)
     return (xp.matrix_transpose(oh) @ x) / xp.maximum(counts, xp.ones_like(counts))[:, None], counts
 
@@ -29,7 +25,7 @@ def silhouette_samples(x, labels, k: int, chunk: int = 2048):
     xp, dev = namespace(x)
     n = x.shape[0]
     labels = xp.astype(labels, xp.int64)
-    oh = _onehot(labels, k, xp, x.dtype, dev)
+    oh = one_hot(labels, k, x.dtype)
     counts = xp.sum(oh, axis=0)
     sq = xp.sum(x * x, axis=1)
     inf = xp.asarray(float("inf"), dtype=x.dtype, device=dev)
@@ -63,7 +59,7 @@ def internal_metrics(x, labels, k: int, sample_size: int = 10000, seed: int = 0)
     n = x.shape[0]
     cent, counts = centroids(x, labels, k)
     dist = xp.sqrt(xp.sum((x - xp.take(cent, labels, axis=0)) ** 2, axis=1))
-    oh = _onehot(labels, k, xp, x.dtype, dev)
+    oh = one_hot(labels, k, x.dtype)
     spread_sum = to_numpy(dist[None, :] @ oh)[0]
     cent_h, counts_h = to_numpy(cent).astype(np.float64), to_numpy(counts).astype(np.float64)
     spread = spread_sum / np.maximum(counts_h, 1)

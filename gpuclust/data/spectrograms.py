@@ -110,10 +110,6 @@ class SpectrogramFile:
             hi = min(lo + block_rows, stop)
             yield lo, self.read_block(lo, hi)
 
-    def finite_rows(self, block_rows: int = 2000) -> np.ndarray:
-        """Boolean mask over all rows: True where the image has no NaN or inf."""
-        return self.row_health(block_rows).finite
-
     def row_health(self, block_rows: int = 2000) -> "RowHealth":
         """One pass over the file: which rows are finite, have any energy, have no negative value."""
         finite, energy, nonneg = (np.empty(self.n_rows, bool) for _ in range(3))

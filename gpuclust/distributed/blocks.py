@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from ..backend import namespace, to_numpy
+from ..backend import host_or_same, namespace, one_hot, to_numpy
 from ..clustering import em
 from ..clustering.lloyd import nearest, squared_distances
 from .reduce import map_reduce
@@ -42,9 +42,7 @@ def design_for(x) -> em.Design:
 def on(a, like):
     """`a` (a host or device array) in the namespace, device and dtype of `like`."""
     xp, dev = namespace(like)
-    if namespace(a)[0] is not xp:
-        a = to_numpy(a)
-    return xp.asarray(a, dtype=like.dtype, device=dev)
+    return xp.asarray(host_or_same(a, xp), dtype=like.dtype, device=dev)
 
 
 def params_on(p: em.Params, like) -> em.Params:
@@ -73,10 +71,8 @@ def _design_of_phi(phi):
 
 def _labels_stats(phi, labels, k):
     xp, dev = namespace(phi)
-    labels = xp.asarray(labels, device=dev) if namespace(labels)[0] is xp else xp.asarray(to_numpy(labels),
-                                                                                          device=dev)
-    onehot = xp.astype(labels[:, None] == xp.arange(k, device=dev)[None, :], phi.dtype)
-    return em.initial_stats(phi, onehot, _design_of_phi(phi))
+    labels = xp.asarray(host_or_same(labels, xp), device=dev)
+    return em.initial_stats(phi, one_hot(labels, k, phi.dtype), _design_of_phi(phi))
 
 
 def _resp_stats(phi, resp):
@@ -194,8 +190,8 @@ def _assign_block(xb, c):
 
 
 def _lloyd_stats(xb, labels, k):
-    xp, dev = namespace(xb)
-    onehot = xp.astype(labels[:, None] == xp.arange(k, device=dev)[None, :], xb.dtype)
+    xp, _ = namespace(xb)
+    onehot = one_hot(labels, k, xb.dtype)
     return xp.sum(onehot, axis=0), xp.matrix_transpose(onehot) @ xb
 
 

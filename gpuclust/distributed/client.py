@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from dataclasses import replace
 
-from ..backend import gpu_available
+from ..backend import Backend, gpu_available, resolve_backend
 from ..errors import GpuclustError
 
 SPEC_HELP = "use local, local-cuda, tcp://HOST:PORT, or a scheduler file (.json)"
@@ -54,3 +56,22 @@ def disconnect(client) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+@contextmanager
+def open_backend(device: str = "auto", dask: str | None = None, n_workers: int | None = None):
+    """The Backend of a command: its device, and its Dask client and Dask estimators when `dask` is given.
+
+    The one place the compute is chosen; the client (and a local cluster it started) is closed on exit.
+    """
+    backend: Backend = resolve_backend(device)
+    client = connect(dask, n_workers)
+    try:
+        if client is not None:
+            from .gmm import DaskGaussianMixture
+            from .kmeans import DaskKMeans
+
+            backend = replace(backend, client=client, estimators=(DaskGaussianMixture, DaskKMeans))
+        yield backend
+    finally:
+        disconnect(client)

@@ -14,29 +14,28 @@ def _worker_model(checkpoint: str, device: str):
     return model
 
 
-def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str):
+def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str, device: str):
     """Runs on a worker: the latents of `rows`, left on the worker's device (NumPy or CuPy)."""
-    import torch
-
-    from ..backend import gpu_available
     from ..data.spectrograms import open_spectrograms
     from ..latents.encode import encode_rows
     from ..latents.handoff import to_array
 
-    device = "cuda" if gpu_available() and torch.cuda.is_available() else "cpu"
     model = _worker_model(checkpoint, device)
     with open_spectrograms(**data_spec) as sf:
         return to_array(encode_rows(model, sf, rows, norm, device))
 
 
-def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent_dim: int, block_rows: int = 16384,
-                       gpu: bool = False):
-    """A Dask array (len(rows), latent_dim) of latents, one partition per block of rows, persisted on the workers."""
+def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent_dim: int, device: str = "cpu",
+                       block_rows: int = 16384):
+    """A Dask array (len(rows), latent_dim) of latents, one partition per block of rows, persisted on the workers.
+
+    The workers encode on the run's device (the Backend's, chosen at the edge: 'cuda' with GPU workers).
+    """
     import dask
     import dask.array as da
 
     rows = np.sort(np.asarray(rows))
-    if gpu:
+    if device == "cuda":
         import cupy
 
         meta = cupy.empty((0, latent_dim), np.float32)
@@ -45,6 +44,6 @@ def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent
     parts = []
     for lo in range(0, len(rows), block_rows):
         part = rows[lo:lo + block_rows]
-        d = dask.delayed(_encode_slice)(data_spec, checkpoint, part, norm)
+        d = dask.delayed(_encode_slice)(data_spec, checkpoint, part, norm, device)
         parts.append(da.from_delayed(d, shape=(len(part), latent_dim), dtype=np.float32, meta=meta))
     return da.concatenate(parts).persist()

@@ -14,10 +14,11 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from ..backend import namespace, to_numpy
+from ..backend import has_cuml, namespace, to_numpy
 from ..clustering.kmeans import KMeans
 from ..clustering.lloyd import kmeans_plusplus, lloyd, nearest, same_clustering
 from .blocks import DaskBlocks, on
+from .validation import check_dask_latents
 
 
 class DaskKMeans(KMeans):
@@ -31,8 +32,6 @@ class DaskKMeans(KMeans):
         self.client = client
 
     def fit(self, X, y=None, sample_weight=None):
-        from .gmm import check_dask_latents
-
         if sample_weight is not None:
             raise NotImplementedError("DaskKMeans takes no sample_weight; use gpuclust.KMeans for weighted data")
         x = check_dask_latents(X, self.n_clusters)
@@ -48,7 +47,7 @@ class DaskKMeans(KMeans):
             init = on(np.asarray(to_numpy(init) if hasattr(init, "shape") else init, dtype=np.float64), probe)
             self._validate_center_shape(probe, init)
             init = init - x_mean
-        use_cuml = _cupy_partitions(x) and self.engine in ("auto", "cuml") and _has_cuml_dask()
+        use_cuml = _cupy_partitions(x) and self.engine in ("auto", "cuml") and has_cuml("cuml.dask.cluster")
         best = None
         for _ in range(self._n_init):
             if isinstance(init, str) and init == "k-means++":
@@ -83,15 +82,7 @@ class DaskKMeans(KMeans):
 
     def _check_params_vs_input_dask(self, x, xp):
         self._tol = 0 if self.tol == 0 else float(x.var(axis=0).mean().compute()) * self.tol
-        n_init = self.n_init
-        if n_init == "auto":
-            n_init = 1 if (not isinstance(self.init, str) or self.init == "k-means++") and \
-                not callable(self.init) else 10
-        if not isinstance(self.init, str) and not callable(self.init) and n_init != 1:
-            warnings.warn(f"Explicit initial center position passed: performing only one init in "
-                          f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning, stacklevel=3)
-            n_init = 1
-        self._n_init = n_init
+        self._n_init = self._resolved_n_init()
 
     def _fit_cuml_dask(self, x, centres):
         """Lloyd on the GPU workers by cuml.dask, from our k-means++ centres (cuML 26.10 API)."""
@@ -121,12 +112,3 @@ def _predict_block(xb, centres):
 def _cupy_partitions(x) -> bool:
     meta = getattr(x, "_meta", None)
     return meta is not None and type(meta).__module__.split(".")[0] == "cupy"
-
-
-def _has_cuml_dask() -> bool:
-    try:
-        import cuml.dask.cluster  # noqa: F401
-
-        return True
-    except Exception:
-        return False

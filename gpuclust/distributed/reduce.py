@@ -16,12 +16,3 @@ def map_reduce(arr, fn, combine, *args):
     """combine(fn(block, *args) for each row block of the 2-D Dask array `arr`), computed on the workers."""
     blocks = arr.to_delayed().ravel()
     return tree_reduce([dask.delayed(fn)(b, *args) for b in blocks], combine).compute()
-
-
-def sample_rows(x, n: int, seed: int):
-    """A seeded random sample of at most n rows of a Dask array, gathered (for initialisation only)."""
-    import numpy as np
-
-    total = x.shape[0]
-    idx = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
-    return x[idx].compute()

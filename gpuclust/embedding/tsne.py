@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import to_numpy
+from ..backend import Backend, to_numpy
 from ..errors import GpuclustError
 
 DEFAULT_MAX_POINTS_CPU = 5000  # about 12 s with openTSNE on 2 cores; 10,000 points take about 30 s
@@ -26,21 +26,20 @@ def subsample(n: int, max_points: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
 
 
-def tsne(z, backend_device: str = "cpu", seed: int = 0, perplexity: float | None = None,
+def tsne(z, backend: Backend = Backend(), seed: int = 0, perplexity: float | None = None,
          learning_rate: float | None = None, early_exaggeration: float = 20.0, n_iter: int = 750) -> np.ndarray:
-    """2-D t-SNE coordinates of z (N, D) as a host array."""
+    """2-D t-SNE coordinates of z (N, D) as a host array: cuML's on a GPU backend with cuML, else openTSNE's."""
     n = len(z)
     if n < 5:
         raise GpuclustError(f"t-SNE needs at least 5 points, got {n}")
     ref = reference_settings(n)
     perplexity = min(perplexity or ref["perplexity"], (n - 1) / 3)
     learning_rate = learning_rate or ref["learning_rate"]
-    if backend_device == "cuda" and not _has_cuml():
+    if backend.device == "cuda" and not backend.cuml:
         import warnings
 
         warnings.warn("cuML is not installed: t-SNE runs on the CPU with openTSNE", stacklevel=2)
-        backend_device = "cpu"
-    if backend_device == "cuda":
+    if backend.device == "cuda" and backend.cuml:
         import cupy
         from cuml.manifold import TSNE
 
@@ -55,15 +54,6 @@ def tsne(z, backend_device: str = "cpu", seed: int = 0, perplexity: float | None
                early_exaggeration=early_exaggeration, n_iter=n_iter, random_state=seed, n_jobs=-1,
                negative_gradient_method="auto", verbose=False)
     return np.asarray(est.fit(np.asarray(to_numpy(z), dtype=np.float64)))
-
-
-def _has_cuml() -> bool:
-    try:
-        import cuml.manifold  # noqa: F401
-
-        return True
-    except Exception:
-        return False
 
 
 def place_on_map(ref_latents, ref_xy, new_latents, perplexity: float, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Encode every usable row of a spectrogram file, in file order, in batches."""
+"""Encoding everything: every usable row of a spectrogram file, or every sample of a training source, in batches."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +7,7 @@ import torch
 from ..data.loader import iter_batches
 from ..data.normalise import DEFAULT
 from ..data.spectrograms import SpectrogramFile
+from ..models.precision import autocast
 
 
 @torch.no_grad()
@@ -17,12 +18,11 @@ def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: s
     rows = np.sort(np.asarray(rows))
     out = None
     pos = 0
-    use_amp = device == "cuda"
     for idx, x in iter_batches(sf, rows, batch_size, norm=norm, shuffle=False):
         xb = torch.from_numpy(x).unsqueeze(1)
         if device == "cuda":
             xb = xb.pin_memory().to(device, non_blocking=True)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+        with autocast(device):
             z = model.encode(xb).float()
         if out is None:
             out = torch.empty((len(rows), z.shape[1]), dtype=torch.float32, device=device)
@@ -30,4 +30,16 @@ def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: s
         pos += len(idx)
         if progress:
             progress(len(idx))
+    return out
+
+
+@torch.no_grad()
+def encode_source(model, source, device: str) -> np.ndarray:
+    """Latents of every sample of a training source (gpuclust.training.sources), in source order (host float64)."""
+    model.eval()
+    out = np.empty((len(source), model.config["latent_dim"]), np.float64)
+    for pos, x in source.batches(1024, shuffle=False):
+        with autocast(device):
+            z = model.encode(x).float()
+        out[pos] = z.cpu().numpy()
     return out

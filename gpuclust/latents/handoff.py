@@ -22,10 +22,3 @@ def to_array(t: torch.Tensor):
 
         return cupy.from_dlpack(t)
     return np.from_dlpack(t)
-
-
-def torch_stream_for_cupy():
-    """Context manager that makes CuPy use PyTorch's current CUDA stream."""
-    import cupy
-
-    return cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)

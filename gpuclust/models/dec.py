@@ -11,10 +11,14 @@ def soft_assignment(z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return q / q.sum(dim=1, keepdim=True)
 
 
-def target_distribution(q: torch.Tensor) -> torch.Tensor:
-    """p_ij = q_ij^2 / f_j, normalised per row (f_j: soft cluster frequency). Sharpens confident assignments."""
-    w = q.pow(2) / q.sum(dim=0)
-    return w / w.sum(dim=1, keepdim=True)
+def target_distribution(q):
+    """p_ij = q_ij^2 / f_j, normalised per row (f_j: soft cluster frequency). Sharpens confident assignments.
+
+    The target of DEC and of the mixture refinement alike; q a torch tensor or a NumPy array. The floors
+    keep a cluster (or a row) with no mass at all from dividing by zero.
+    """
+    w = q ** 2 / q.sum(0).clip(min=1e-12)
+    return w / w.sum(1)[:, None].clip(min=1e-12)
 
 
 class DEC(nn.Module):

@@ -9,6 +9,10 @@ from ..errors import GpuclustError
 
 
 GPU_BATCH_SIZE = 256  # the training batch on a GPU when none is given (RunConfig.for_device)
+# With k "auto": the K refinement and DEC use before the sweep has chosen one, and the fewest training rows
+# the sweep itself needs (it tries K = 2 and 3 at least, and K must stay below the rows).
+K_BEFORE_SWEEP = 8
+SWEEP_MIN_ROWS = 4
 
 
 @dataclass
@@ -44,7 +48,7 @@ class RunConfig:
     dec_epochs: int = 10
     # clustering
     method: str = "gmm"
-    k: int | str = 8  # or "auto"
+    k: int | str = 8  # or "auto" (see k_before_sweep)
     k_max: int = 12
     covariance_type: str = "full"
     n_init: int = 4
@@ -62,6 +66,12 @@ class RunConfig:
     seed: int = 0
     out: str | None = None
     quiet: bool = False
+
+    @property
+    def k_before_sweep(self) -> int:
+        """The K the encoder is refined towards (mixture refinement, DEC): k, or with k "auto" the default
+        K, since the sweep that chooses K runs on the final latents, after the refinement."""
+        return int(self.k) if self.k != "auto" else K_BEFORE_SWEEP
 
     def validate(self) -> "RunConfig":
         """Types and values of every option, checked before any work (a config file can hold anything)."""

@@ -22,15 +22,17 @@ from ..clustering.metrics import confusion, external_metrics
 from ..data.loader import describe_bad, usable_rows
 from ..data.spectrograms import open_spectrograms
 from ..errors import GpuclustError
-from .model import RunModel, load_run_model
+from .saved_run import RunModel, load_run_model
 
 
 def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt: str = "csv",
-            percentile: float | None = None, batch_size: int = 1024, client=None, overlay: str | None = None,
+            percentile: float | None = None, batch_size: int = 1024, overlay: str | None = None,
             bad_rows: str = "skip", data_options: dict | None = None, log=print, explore: bool = True) -> dict:
     """Label the detections in `inputs` with the run's model; write everything to `out`; return the metrics.
 
-    explore: also write explore.html, every new event on the run's map (gpuclust.explore)."""
+    With a Dask client in the backend, the rows are encoded and labelled on its workers. explore: also
+    write explore.html, every new event on the run's map (gpuclust.explore).
+    """
     model = load_run_model(run_path)
     if fmt not in ("csv", "quakeml"):
         raise GpuclustError(f"unknown --format {fmt!r}: use csv or quakeml")
@@ -46,7 +48,7 @@ def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt
             rows, n_bad = usable_rows(sf, bad_rows, model.meta["data"]["norm"])
             if n_bad:
                 log(f"skipped {describe_bad(sf.row_health())}")
-            z = encode(model, sf, rows, backend, batch_size, client, opts, data_path)
+            z = encode(model, sf, rows, backend, batch_size, opts, data_path)
             truth, catalogue, names = sf.labels(rows), sf.catalogue(rows), sf.class_names
         labels, probs, scores = label(model, z, backend)
         unknown = novelty.flags(scores, limit)
@@ -118,20 +120,20 @@ def check_compatible(model: RunModel, sf, path) -> None:
                             f"{freqs[0]:.3f}..{freqs[-1]:.3f} Hz; make the spectrograms with the run's parameters")
 
 
-def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, client, opts: dict, path: str):
+def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, opts: dict, path: str):
     """Latents of the rows, streamed from the file in batches, on the backend's device (or the Dask workers)."""
     from ..latents.encode import encode_rows
     from ..latents.handoff import to_array
 
     norm = model.meta["data"]["norm"]
     want = model.meta["latent"]["dim"]
-    if client is not None:
+    if backend.client is not None:
         from ..distributed.encode import encode_distributed
 
         spec = {"path": os.path.abspath(path), **{k: opts.get(k) for k in ("group", "dataset", "freqs_dataset",
                                                                               "times_dataset", "labels_dataset")}}
         return encode_distributed(spec, os.path.join(model.path, "encoder.pt"), rows, norm, want,
-                                  gpu=backend.device == "cuda")  # stays partitioned on the workers
+                                  backend.device)  # stays partitioned on the workers
     enc = model.encoder(backend.device)
     z = to_array(encode_rows(enc, sf, rows, norm, backend.device, batch_size))
     if z.shape[1] != want:
@@ -145,9 +147,8 @@ def label(model: RunModel, z, backend: Backend):
     A Dask array of latents is labelled partition by partition on the workers; only the results come back.
     """
     if hasattr(z, "map_blocks"):
-        return _label_partitions(model, z)
-    xp_dtype = np.float32 if backend.device == "cuda" else np.float64
-    x = backend.asarray(z, dtype=xp_dtype) / model.scale
+        return _label_partitions(model, z, backend.float_dtype)
+    x = backend.asarray(z, dtype=backend.float_dtype) / model.scale
     c = model.clusterer
     if hasattr(c, "predict_proba"):
         probs = c.predict_proba(x)
@@ -158,15 +159,12 @@ def label(model: RunModel, z, backend: Backend):
     return labels.astype(np.int64), probs, novelty.scores(c, x)
 
 
-def _label_block(zb, clusterer, scale, k):
-    """On a worker: [nearest cluster, novelty score, probabilities...] of a block of latents."""
+def _label_block(zb, clusterer, scale, k, dtype):
+    """On a worker: [nearest cluster, novelty score, probabilities...] of a block of latents (in the backend's dtype)."""
     from ..backend import namespace
 
-    import array_api_compat
-
     xp, _ = namespace(zb)
-    # as in one process: float64 on the CPU, float32 on a GPU
-    x = xp.astype(zb, xp.float32 if array_api_compat.is_cupy_namespace(xp) else xp.float64) / scale
+    x = xp.astype(zb, getattr(xp, np.dtype(dtype).name)) / scale
     probs = clusterer.predict_proba(x) if hasattr(clusterer, "predict_proba") else None
     lab = xp.argmax(probs, axis=1) if probs is not None else clusterer.predict(x)
     cols = [xp.astype(lab, xp.float64)[:, None], xp.asarray(novelty.scores(clusterer, x))[:, None]]
@@ -175,10 +173,10 @@ def _label_block(zb, clusterer, scale, k):
     return to_numpy(xp.concat(cols, axis=1))
 
 
-def _label_partitions(model: RunModel, dz):
+def _label_partitions(model: RunModel, dz, dtype):
     k = model.k
     width = 2 + (k if hasattr(model.clusterer, "predict_proba") else 0)
-    out = dz.map_blocks(_label_block, model.clusterer, model.scale, k, chunks=(dz.chunks[0], (width,)),
+    out = dz.map_blocks(_label_block, model.clusterer, model.scale, k, dtype, chunks=(dz.chunks[0], (width,)),
                         dtype=np.float64, meta=np.empty((0, width))).compute()
     probs = out[:, 2:] if width > 2 else None
     return out[:, 0].astype(np.int64), probs, out[:, 1]

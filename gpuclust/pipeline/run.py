@@ -12,19 +12,19 @@ import time
 
 from ..atomic import write_json
 from ..backend import Backend
-from ..distributed.client import connect, disconnect
 from ..environment import describe
 from ..errors import GpuclustError
 from .config import RunConfig
-from .figures_stage import figures_stage
 from .rundir import RunDir, fingerprint
-from .stages import (cluster_stage, data_stage, dec_stage, embed_stage, ensure_default_data, refine_stage,
-                     train_stage, tsne_stage)
+from .stages import LOADERS, STAGES, Context, ensure_default_data
 
 
 def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until: str | None = None,
         explore: bool = True) -> dict:
     """Run every stage (or those up to `until`); returns a summary (paths, metrics, seconds per stage).
+
+    The backend (device, Dask client) is the caller's, built once from cfg.device and cfg.dask
+    (gpuclust.distributed.client.open_backend).
 
     The output directory is checked (writable, not in use by another run) before any work; a run
     that fails before finishing a stage leaves no directory behind, one that fails later keeps its
@@ -33,42 +33,22 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     if cfg.out is None:
         cfg.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     run_dir = RunDir(cfg.out, resume)
-    client = None
     try:
         if cfg.data is None:
             cfg.data = ensure_default_data(cfg, log)
         cfg.for_device(backend.device)  # unset batch size and learning rate: the device's defaults
         write_json(run_dir.file("config.json"), cfg.as_dict())
         write_json(run_dir.file("environment.json"), describe(backend.device))
-        c = cfg.as_dict()
-        keys = {
-            "data": ["data", "group", "dataset", "labels_dataset", "bad_rows", "split", "seed", "synth_rows", "norm"],
-            "train": ["norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
-                      "batch_size", "lr", "patience"],
-            "refine": ["objective", "refine_epochs", "refine_gamma", "k", "fit_on", "n_init"],
-            "dec": ["dec", "dec_gamma", "dec_tol", "dec_epochs", "method", "k", "covariance_type"],
-            "embed": [], "cluster": ["method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format",
-                                     "fit_on"],
-            "tsne": ["tsne_max_points"], "figures": ["overlay"],
-        }
-        client = connect(cfg.dask, cfg.dask_workers)
-        if client is not None:
-            log(f"Dask: {len(client.scheduler_info().get('workers', {}))} worker(s) at {client.scheduler.address}")
-        ctx = {}
-        stages = [("data", lambda: data_stage(cfg, run_dir, log), ["splits.npz"]),
-                  ("train", lambda: train_stage(cfg, run_dir, backend, resume, log), ["checkpoints/best.pt"]),
-                  ("refine", lambda: refine_stage(cfg, run_dir, backend, log), ["checkpoints/refined.pt"]),
-                  ("dec", lambda: dec_stage(cfg, run_dir, backend, log), ["checkpoints/encoder_dec.pt"]),
-                  ("embed", lambda: embed_stage(cfg, run_dir, backend, log, client, ctx), ["latents.h5"]),
-                  ("cluster", lambda: cluster_stage(cfg, run_dir, backend, log, client, ctx),
-                   ["labels.csv", "metrics.json"]),
-                  ("tsne", lambda: tsne_stage(cfg, run_dir, backend, log), ["tsne.csv"]),
-                  ("figures", lambda: figures_stage(cfg, run_dir, backend, log), ["tsne.png"])]
-        summary = _run_stages(stages, keys, c, run_dir, resume, log, until)
-        if explore and until is None:  # the interactive page, from the finished run's files (gpuclust.explore)
+        if backend.client is not None:
+            log(f"Dask: {backend.n_workers} worker(s) at {backend.client.scheduler.address}")
+        ctx = Context(cfg, run_dir, backend, resume, log, loaders=dict(LOADERS))
+        summary = _run_stages(ctx, until)
+        if explore and until is None:  # the interactive page: every event on the map, latents handed in memory
             from ..explore import write_explore_or_warn
 
-            summary["explore"] = write_explore_or_warn(run_dir.path, device=backend.device, log=log)
+            lat = ctx.get("latents")
+            summary["explore"] = write_explore_or_warn(run_dir.path, latents=(lat.rows, lat.z),
+                                                       device=backend.device, log=log)
     except GpuclustError as e:
         run_dir.close(failed=True)
         if run_dir.record:
@@ -78,29 +58,28 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     except BaseException:
         run_dir.close(failed=True)
         raise
-    finally:
-        disconnect(client)
     run_dir.close()
     return summary
 
 
-def _run_stages(stages, keys, c, run_dir, resume, log, until):
+def _run_stages(ctx: Context, until: str | None) -> dict:
     from ..report import build_report
 
+    c, run_dir, log = ctx.cfg.as_dict(), ctx.run, ctx.log
     upstream = {}
-    for name, fn, outputs in stages:
-        if (name == "dec" and not c["dec"]) or (name == "refine" and c["objective"] != "mixture"):
+    for stage in STAGES:
+        if not stage.when(ctx.cfg):
             continue
-        upstream.update({k: c[k] for k in keys[name]})
-        fp = fingerprint(upstream)  # a stage is valid only if nothing it depends on changed
-        if resume and run_dir.done(name, fp, outputs):
-            log(f"[{name}] already complete, skipped")
+        upstream.update({k: c[k] for k in stage.keys})
+        fp = fingerprint(upstream)  # a stage is valid only if nothing it or an earlier stage depends on changed
+        if ctx.resume and run_dir.done(stage.name, fp, list(stage.produces)):
+            log(f"[{stage.name}] already complete, skipped")
             continue
-        log(f"[{name}] ...")
+        log(f"[{stage.name}] ...")
         t = time.perf_counter()
-        info = fn()
-        run_dir.finish(name, fp, time.perf_counter() - t, info=info)
-        if name == until:
+        info = stage.run(ctx)
+        run_dir.finish(stage.name, fp, time.perf_counter() - t, info=info)
+        if stage.name == until:
             return {"run_dir": run_dir.path, "seconds": run_dir.seconds(), "info": info}
     t = time.perf_counter()
     report = build_report(run_dir.path)

@@ -7,20 +7,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..latents.encode import encode_source
 from ..models.dec import DEC, soft_assignment, target_distribution
+from ..models.precision import autocast
 from .checkpoint import save_checkpoint
 
 
 @torch.no_grad()
 def assign_all(model: DEC, source, device: str) -> torch.Tensor:
     """Q for every sample of the source, in source order."""
-    model.eval()
-    q = torch.empty((len(source), model.centres.shape[0]), device=device)
-    for pos, x in source.batches(1024, shuffle=False):
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-            z = model.encode(x).float()
-        q[torch.as_tensor(pos, device=device)] = soft_assignment(z, model.centres)
-    return q
+    z = torch.as_tensor(encode_source(model, source, device), dtype=torch.float32, device=device)
+    return soft_assignment(z, model.centres)
 
 
 def kl_pq(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -45,7 +42,7 @@ def train_dec(model: DEC, source, device: str = "cpu", gamma: float = 1e-3, tol:
         step, rec_sum, kl_sum, seen, stop = 0, 0.0, 0.0, 0, False
         shuffle = int(np.random.default_rng([seed, epoch]).integers(2**31 - 1))
         for pos, x in source.batches(batch_size, shuffle=True, seed=shuffle):
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            with autocast(device):
                 recon, _, qb = model(x)
             rec = F.mse_loss(recon.float(), x)
             kl = kl_pq(p[torch.as_tensor(pos, device=device)], qb.float())

@@ -6,7 +6,7 @@ training latents. Each refinement epoch then trains the encoder-decoder on
     reconstruction MSE  +  gamma * MSE.detach() * KL(P || Q)
 
 where Q is the mixture's posterior of every sample (differentiable in the latent) and P the sharpened
-target q_ij^2 / f_j (renormalised per sample, as DEC's), fixed for the epoch; after the epoch the
+target q_ij^2 / f_j (renormalised per sample: DEC's, gpuclust.models.dec.target_distribution), fixed for the epoch; after the epoch the
 mixture is refitted from where it was. The latent is pulled towards the clusters the mixture sees,
 while reconstruction keeps it from collapsing. Unlike the reference DEC (a Student's t kernel around
 centres, and a weight of 1e-3), the clustering term speaks the language of the final clusterer: the
@@ -22,19 +22,11 @@ import numpy as np
 import torch
 
 from ..backend import to_numpy
+from ..errors import GpuclustError
+from ..latents.encode import encode_source
+from ..models.dec import target_distribution
+from ..models.precision import autocast
 from .checkpoint import save_checkpoint
-
-
-@torch.no_grad()
-def encode_source(model, source, device: str) -> np.ndarray:
-    """Latents of every sample of a training source, in source order (host float64)."""
-    model.eval()
-    out = np.empty((len(source), model.config["latent_dim"]), np.float64)
-    for pos, x in source.batches(1024, shuffle=False):
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-            z = model.encode(x).float()
-        out[pos] = z.cpu().numpy()
-    return out
 
 
 def fit_mixture(z: np.ndarray, k: int, seed: int, n_init: int, warm=None):
@@ -66,12 +58,6 @@ def mixture_log_posterior(z: torch.Tensor, g, mu, sd) -> torch.Tensor:
     return torch.log_softmax(-0.5 * (y * y).sum(dim=2) + logdet[None] + logw[None], dim=1)
 
 
-def target(q: np.ndarray) -> np.ndarray:
-    """DEC's sharpened target p_ij = q_ij^2 / f_j, renormalised per sample."""
-    w = q ** 2 / np.maximum(q.sum(axis=0), 1e-12)
-    return w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-
-
 def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: float = 1.0, batch_size: int = 64,
            lr: float = 1e-3, seed: int = 0, n_init: int = 4, out_dir=None, quiet: bool = False,
            fit_source=None) -> list[dict]:
@@ -93,12 +79,12 @@ def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: f
         z = encode_source(model, source, device)
         with torch.no_grad():
             q = torch.exp(mixture_log_posterior(torch.as_tensor(z, dtype=torch.float32), g, mu, sd)).numpy()
-        p = torch.as_tensor(target(q), dtype=torch.float32, device=device)
+        p = torch.as_tensor(target_distribution(q), dtype=torch.float32, device=device)
         model.train()
         rec_sum, kl_sum, seen = 0.0, 0.0, 0
         shuffle = int(np.random.default_rng([seed, epoch]).integers(2**31 - 1))
         for pos, x in source.batches(batch_size, shuffle=True, seed=shuffle):
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            with autocast(device):
                 recon, zb = model(x)
             rec = F.mse_loss(recon.float(), x)
             logq = mixture_log_posterior(zb, g, mu, sd)
@@ -109,13 +95,14 @@ def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: f
             loss.backward()
             opt.step()
             rec_sum, kl_sum, seen = rec_sum + rec.item() * len(x), kl_sum + kl.item() * len(x), seen + len(x)
-        g, mu, sd = fit_mixture(encode_source(model, fit_source, device), k, seed, n_init, warm=g)
+        z_fit = encode_source(model, fit_source, device)
+        # Before the refit: diverged weights give NaN latents, which the mixture would reject with a
+        # message about its input ("internal error" to the user) instead of the advice below.
+        if not (math.isfinite(rec_sum) and math.isfinite(kl_sum) and np.isfinite(z_fit).all()):
+            raise GpuclustError(f"the mixture refinement diverged at epoch {epoch}; try a lower --lr")
+        g, mu, sd = fit_mixture(z_fit, k, seed, n_init, warm=g)
         history.append({"epoch": epoch, "reconstruction": rec_sum / seen, "kl": kl_sum / seen,
                         "lower_bound": float(g.lower_bound_)})
-        if not math.isfinite(rec_sum):
-            from ..errors import GpuclustError
-
-            raise GpuclustError(f"the mixture refinement diverged at epoch {epoch}; try a lower --lr")
         if not quiet:
             print(f"refine epoch {epoch}: reconstruction {rec_sum / seen:.4e}, KL(P||Q) {kl_sum / seen:.4f}")
         if out_dir is not None:

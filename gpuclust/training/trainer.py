@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..atomic import write_json
 from ..errors import GpuclustError
+from ..models.precision import autocast
 from .checkpoint import check_same_model, load_checkpoint, save_checkpoint
 
 
@@ -42,7 +43,7 @@ def evaluate(model, source, batch_size: int, device: str) -> float:
     total, n = 0.0, 0
     with torch.no_grad():
         for _, x in source.batches(max(batch_size, 256), shuffle=False):
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            with autocast(device):
                 recon, _ = model(x)
             total += F.mse_loss(recon.float(), x, reduction="sum").item() / x[0].numel()
             n += len(x)
@@ -88,7 +89,7 @@ def train_autoencoder(model, train, val, cfg: TrainConfig, out_dir, device: str 
         bar = tqdm(total=len(train), desc=f"epoch {epoch}/{cfg.epochs}", unit="spec", disable=cfg.quiet or None,
                    leave=False)
         for _, x in train.batches(cfg.batch_size, shuffle=True, seed=_epoch_seed(cfg.seed, epoch)):
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            with autocast(device):
                 recon, _ = model(x)
             loss = F.mse_loss(recon.float(), x)
             opt.zero_grad(set_to_none=True)

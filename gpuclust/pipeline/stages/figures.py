@@ -1,33 +1,29 @@
-"""All figures of a run, from the files the earlier stages wrote."""
+"""Stage `figures`: the map, the confusion matrix, the cluster gallery and the counts over time."""
 from __future__ import annotations
 
-import csv
 import os
 
 import numpy as np
 import torch
 
-from ..clustering.metrics import confusion
-from ..data.loader import load_rows
-from ..latents import load_latents
-from ..models import decode_only
-from ..plots.figures import confusion_figure, temporal_figure, tsne_figure
-from ..plots.gallery import cluster_gallery, pick_examples
-from ..training.checkpoint import load_model
-from .stages import _labels, open_data
+from ...clustering.metrics import confusion
+from ...data.loader import load_rows
+from ...models import decode_only
+from ...plots.figures import confusion_figure, temporal_figure, tsne_figure
+from ...plots.gallery import cluster_gallery, pick_examples
+from ...training.checkpoint import load_model
+from .base import Stage
+from .common import encoder_checkpoint, open_data
 
 
-def figures_stage(cfg, run, backend, log) -> dict:
-    lat = load_latents(run.file("latents.h5"))
-    labels = _labels(run)
-    k = int(max(labels.max() + 1, len(np.load(run.file("centres.npy")))))
+def run(ctx) -> dict:
+    cfg, run, backend = ctx.cfg, ctx.run, ctx.backend
+    lat, found = ctx.get("latents"), ctx.get("labels")
+    labels, centres, tmap = found["cluster"], ctx.get("centres"), ctx.get("map")
+    k = int(max(labels.max() + 1, len(centres)))
     made = []
-    with open(run.file("tsne.csv")) as fh:
-        rows = list(csv.DictReader(fh))
-    if rows:  # no map for fewer than 5 events
-        xy = np.array([[float(r["x"]), float(r["y"])] for r in rows])
-        tl = np.array([int(r["cluster"]) for r in rows])
-        tsne_figure(xy, tl, k, run.file("tsne.png"),
+    if len(tmap["row"]):  # no map for fewer than 5 events
+        tsne_figure(tmap["xy"], tmap["cluster"], k, run.file("tsne.png"),
                     title=f"t-SNE of {cfg.model.upper()}{'+DEC' if cfg.dec else ''} latents, {cfg.method} K={k}")
         made.append("tsne.png")
     if lat.truth is not None:
@@ -35,23 +31,21 @@ def figures_stage(cfg, run, backend, log) -> dict:
             names = sf.class_names
         confusion_figure(confusion(lat.truth, labels, len(names) or None, k), names, run.file("confusion.png"))
         made.append("confusion.png")
-    made += gallery(cfg, run, backend, lat, labels, k)
+    made += gallery(cfg, run, backend, lat, labels, centres, k)
     with open_data(cfg) as sf:
         cat = sf.catalogue(lat.rows)
     overlay = None
     if cfg.overlay:
-        from .predict import read_overlay
+        from ..predict import read_overlay
 
         overlay = read_overlay(cfg.overlay)
-    if cat and temporal_figure(cat, labels, k, run.file("temporal.png"), unknown=_unknown(run), overlay=overlay):
+    if cat and temporal_figure(cat, labels, k, run.file("temporal.png"), unknown=found.get("unknown"), overlay=overlay):
         made.append("temporal.png")
     return {"figures": made}
 
 
-def gallery(cfg, run, backend, lat, labels, k) -> list[str]:
-    centres = np.load(run.file("centres.npy")).astype(np.float32)
-    from .stages import encoder_checkpoint
-
+def gallery(cfg, run, backend, lat, labels, centres, k) -> list[str]:
+    centres = np.asarray(centres).astype(np.float32)
     ckpt = encoder_checkpoint(cfg)
     model, _ = load_model(run.file("checkpoints", ckpt), backend.device)
     model.eval()
@@ -83,11 +77,4 @@ def gallery(cfg, run, backend, lat, labels, k) -> list[str]:
     return made
 
 
-def _unknown(run):
-    import csv
-
-    with open(run.file("labels.csv")) as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or "unknown" not in rows[0]:
-        return None
-    return np.array([r["unknown"] == "1" for r in rows])
+STAGE = Stage("figures", run, produces=("tsne.png",), needs=("latents", "labels", "centres", "map"), keys=("overlay",))

@@ -27,12 +27,6 @@ FORMAT = "gpuclust-model"
 FORMAT_VERSION = 1
 MODEL_DIR = "model"
 
-# Class names of the synthetic benchmark (and others) that name a QuakeML event type.
-QUAKEML_TYPES = {"icequake": "ice quake", "ice_quake": "ice quake", "background_noise": "not existing",
-                 "noise": "not existing", "earthquake": "earthquake", "landslide": "landslide",
-                 "avalanche": "avalanche", "explosion": "explosion", "spike": "other event", "glitch": "other event"}
-
-
 @dataclass
 class RunModel:
     """A loaded model: metadata, the clusterer ready to predict, and the pieces to label new data."""
@@ -181,19 +175,11 @@ def _estimator(meta: dict, arrays: dict):
     if c["method"] == "gmm":
         from ..clustering.gmm import GaussianMixture
 
-        g = GaussianMixture(c["k"], covariance_type=c["covariance_type"])
-        g._set_parameters((arrays["weights"], arrays["means"], arrays["covariances"], arrays["precisions_cholesky"]))
-        g.n_features_in_ = arrays["means"].shape[1]
-        g.converged_, g.n_iter_, g.lower_bound_ = True, 0, float("nan")
-        return g
-    from ..clustering.kmeans import KMeans, _n_threads
+        return GaussianMixture.from_parameters(arrays["weights"], arrays["means"], arrays["covariances"],
+                                               arrays["precisions_cholesky"], c["covariance_type"])
+    from ..clustering.kmeans import KMeans
 
-    km = KMeans(c["k"])
-    km.cluster_centers_ = arrays["cluster_centers"]
-    km.n_features_in_ = km.cluster_centers_.shape[1]
-    km._n_features_out = km.cluster_centers_.shape[0]
-    km._n_threads = _n_threads()
-    return km
+    return KMeans.from_centres(arrays["cluster_centers"])
 
 
 def majority_classes(truth, labels, k: int, class_names) -> list | None:

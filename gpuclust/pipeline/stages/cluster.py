@@ -1,0 +1,133 @@
+"""Stage `cluster`: K (given, or chosen by a sweep), the fit, the run's model, novelty, and the catalogues
+(labels.csv, metrics.json, centres.npy, model/, and catalogue.xml with --format quakeml)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ...atomic import atomic_path, write_json
+from ...clustering import novelty
+from ...clustering.api import centres_of, cluster, read_labels, write_outputs
+from ...errors import GpuclustError
+from ..saved_run import load_run_model, majority_classes, save_model
+from .base import Stage
+from .common import encoder_checkpoint, open_data
+
+
+def choose_k(ctx, lat, train_mask) -> int:
+    """cfg.k, or with "auto" the sweep's suggestion on the training latents (k_selection.json and .png)."""
+    from ...clustering.select_k import sweep
+    from ...plots.figures import k_selection_figure
+
+    cfg, run_dir, backend = ctx.cfg, ctx.run, ctx.backend
+    if cfg.k != "auto":
+        return int(cfg.k)
+    x = backend.asarray(lat.z[train_mask], dtype=backend.float_dtype)
+    hi = min(cfg.k_max, int(train_mask.sum()) - 1)
+    if hi < 3:
+        raise GpuclustError("too few training samples to choose K automatically; give --k")
+    res = sweep(x, range(2, hi + 1), (cfg.method,), seed=cfg.seed)
+    write_json(run_dir.file("k_selection.json"), res)
+    k_selection_figure(res, run_dir.file("k_selection.png"))
+    k = res["suggestion"][cfg.method]["k"]
+    ctx.log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
+    return int(k)
+
+
+def refined_start(ctx, k: int):
+    """start(scale) for the mixture the encoder was refined towards, where the final fit can start there."""
+    from ...training.mixture import load_mixture
+
+    cfg = ctx.cfg
+    if not (cfg.objective == "mixture" and not cfg.dec and cfg.method == "gmm" and cfg.covariance_type == "full"):
+        return None
+    refined = ctx.run.file("checkpoints", "refined_mixture.npz")
+    if not os.path.exists(refined):
+        return None
+    with np.load(refined, allow_pickle=False) as z:
+        if len(z["weights"]) != k:
+            return None
+    return lambda scale: load_mixture(refined, scale)
+
+
+def fit(ctx, lat, k: int, train_mask):
+    """The clustering of every row, fitted where the backend fits (from the latents where they already are)."""
+    cfg, backend = ctx.cfg, ctx.backend
+    on_backend = ctx.results.get("latents_on_backend")  # absent after a resume: the host latents then
+    if on_backend is None or len(on_backend) != len(lat.z):
+        on_backend = lat.z
+    return cluster(on_backend, cfg.method, k, backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init,
+                   train_mask if cfg.fit_on == "train" else None, refined_start(ctx, k),
+                   host_z=lat.z if backend.client is not None else None)
+
+
+def save_run_model(ctx, lat, res, k: int, train_mask, sf) -> str:
+    cfg, run_dir = ctx.cfg, ctx.run
+    names = sf.class_names
+    return save_model(run_dir.path, clusterer=res.model, method=cfg.method, covariance_type=cfg.covariance_type,
+                      latent_scale=res.metrics["latent_scale"], train_scores=res.scores[train_mask],
+                      percentile=cfg.novelty_percentile, data=data_description(cfg, sf),
+                      encoder_checkpoint=run_dir.file("checkpoints", encoder_checkpoint(cfg)), class_names=names,
+                      cluster_to_class=majority_classes(lat.truth, res.labels, k, names))
+
+
+def run(ctx) -> dict:
+    cfg, run_dir = ctx.cfg, ctx.run
+    lat = ctx.get("latents")
+    train_mask = np.isin(lat.rows, ctx.get("splits")["train"])
+    k = choose_k(ctx, lat, train_mask)
+    res = fit(ctx, lat, k, train_mask)
+    metrics = res.metrics
+    centres = centres_of(res.model, metrics)
+    with atomic_path(run_dir.file("centres.npy")) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, centres)
+    with open_data(cfg) as sf:
+        catalogue, names = sf.catalogue(lat.rows), sf.class_names
+        model = load_run_model(save_run_model(ctx, lat, res, k, train_mask, sf))
+    limit = model.threshold()
+    unknown = novelty.flags(res.scores, limit)
+    metrics.update(fitted_on=("training split latents" if cfg.fit_on == "train" else "all usable rows")
+                   + "; every row labelled",
+                   novelty={"percentile": cfg.novelty_percentile, "threshold": limit,
+                            "unknown": int(unknown.sum()), "unknown_fraction": float(unknown.mean())})
+    write_outputs(run_dir.path, lat.rows, res.labels, res.probs, metrics, catalogue, lat.truth, names, res.scores,
+                  unknown)
+    if cfg.format == "quakeml":
+        from ...export import quakeml_types, write_quakeml
+
+        write_quakeml(run_dir.file("catalogue.xml"), lat.rows, res.labels, catalogue, res.probs, res.scores, unknown,
+                      quakeml_types(model.class_of_cluster()), os.path.basename(os.path.normpath(run_dir.path)))
+    ctx.put("labels", {"row": lat.rows, "cluster": res.labels, "unknown": unknown, "log_likelihood": res.scores})
+    ctx.put("centres", centres)
+    return {"k": int(k), **{m: metrics[m] for m in ("silhouette", "ari", "nmi", "accuracy") if m in metrics}}
+
+
+def data_description(cfg, sf) -> dict:
+    """What new data must match to be labelled by this run's model (and how waveforms were cut)."""
+    import json
+
+    params = None
+    try:
+        g = sf.h5[sf.dataset.rsplit("/", 1)[0] or "/"]
+        if "gpuclust_params" in g.attrs:
+            params = json.loads(g.attrs["gpuclust_params"])
+    except (KeyError, ValueError):
+        params = None
+    return {"norm": cfg.norm, "image_shape": list(sf.shape), "layout": sf.layout, "group": cfg.group,
+            "dataset": cfg.dataset, "freqs_dataset": cfg.freqs_dataset, "times_dataset": cfg.times_dataset,
+            "freqs": None if sf.freqs is None else [float(f) for f in sf.freqs],
+            "times": None if sf.times is None else [float(t) for t in sf.times],
+            "waveform_params": params, "source": os.path.abspath(cfg.data)}
+
+
+def load_labels(ctx) -> dict:
+    return read_labels(ctx.run.file("labels.csv"))
+
+
+def load_centres(ctx) -> np.ndarray:
+    return np.load(ctx.run.file("centres.npy"), allow_pickle=False)
+
+
+STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json"), needs=("latents", "splits"),
+              keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on"))

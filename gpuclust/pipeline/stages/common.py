@@ -1,0 +1,73 @@
+"""What several stages use: the data file, the split, the encoder's configuration and checkpoint."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ...data.spectrograms import open_spectrograms
+from ...errors import GpuclustError
+from ...models.autoencoder import CHANNELS
+from ..config import SWEEP_MIN_ROWS, RunConfig
+
+
+def default_data_path(rows: int, seed: int) -> str:
+    root = os.environ.get("GPUCLUST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gpuclust")
+    return os.path.join(root, f"synthetic-{rows}-seed{seed}.h5")
+
+
+def ensure_default_data(cfg: RunConfig, log) -> str:
+    """The built-in dataset: the synthetic benchmark, generated once and cached."""
+    from ...data.synth import write_synthetic
+
+    path = default_data_path(cfg.synth_rows, cfg.seed)
+    if not os.path.exists(path):
+        log(f"generating the built-in synthetic dataset ({cfg.synth_rows} spectrograms) at {path}")
+        write_synthetic(path, cfg.synth_rows, seed=cfg.seed)
+    return path
+
+
+def open_data(cfg: RunConfig):
+    return open_spectrograms(cfg.data, cfg.group, cfg.dataset, cfg.freqs_dataset, cfg.times_dataset,
+                             cfg.labels_dataset)
+
+
+def data_spec(cfg: RunConfig) -> dict:
+    """The data file as the Dask workers open it."""
+    return {"path": os.path.abspath(cfg.data), "group": cfg.group, "dataset": cfg.dataset,
+            "freqs_dataset": cfg.freqs_dataset, "times_dataset": cfg.times_dataset,
+            "labels_dataset": cfg.labels_dataset}
+
+
+def check_k(cfg: RunConfig, n_train: int, n_usable: int, n_rows: int) -> None:
+    """K against the rows the clustering is fitted on, before any training."""
+    need = cfg.k if cfg.k != "auto" else SWEEP_MIN_ROWS
+    if need > n_train:
+        raise GpuclustError(
+            f"K = {cfg.k} clusters asked for, but the clustering is fitted on the training split: "
+            f"{n_train} of the file's {n_usable} usable rows ({n_rows} in all); use a smaller --k or more data")
+
+
+def load_splits(ctx) -> dict:
+    """The data stage's split, from splits.npz (original row indices)."""
+    with np.load(ctx.run.file("splits.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+def all_rows(sp: dict) -> np.ndarray:
+    return np.sort(np.concatenate([sp["train"], sp["val"], sp["test"]]))
+
+
+def model_config(cfg: RunConfig, shape) -> dict:
+    if cfg.model == "ae":
+        return {"arch": "ae", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "channels": list(CHANNELS),
+                "latent_activation": cfg.latent_activation}
+    return {"arch": "unet", "input_shape": list(shape), "latent_dim": cfg.latent_dim, "base": 8,
+            "skips": cfg.unet_skips, "dropout": 0.1, "latent_activation": cfg.latent_activation}
+
+
+def encoder_checkpoint(cfg: RunConfig) -> str:
+    """The checkpoint the later stages encode with: DEC's, the refined one, or the trained one."""
+    if cfg.dec:
+        return "encoder_dec.pt"
+    return "refined.pt" if cfg.objective == "mixture" else "best.pt"
