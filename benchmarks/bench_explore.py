@@ -184,6 +184,7 @@ def latents_of(run: str, n: int, seed: int = 0):
 
 
 def bench_maps(run: str, sizes, seed: int = 0) -> list:
+    from gpuclust.backend import Backend
     from gpuclust.embedding.maps import fit_umap, neighbour_agreement, umap_every_event
     from gpuclust.embedding.tsne import DEFAULT_MAX_POINTS_CPU, place_on_map, reference_settings, subsample, tsne
 
@@ -197,7 +198,7 @@ def bench_maps(run: str, sizes, seed: int = 0) -> list:
         t = time.perf_counter()
         idx = subsample(n, DEFAULT_MAX_POINTS_CPU, seed)
         xy = np.empty((n, 2))
-        xy[idx] = tsne(z[idx], "cpu", seed)
+        xy[idx] = tsne(z[idx], Backend(), seed)
         t_fit = time.perf_counter() - t
         rest = np.setdiff1d(np.arange(n), idx)
         if rest.size:
@@ -246,6 +247,8 @@ def screenshot(page_path: str, png: str) -> None:
 
 
 def main(argv=None) -> int:
+    from gpuclust.atomic import write_json
+
     from gpuclust.environment import describe
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -279,9 +282,8 @@ def main(argv=None) -> int:
                 doc[f"{key}_measured"] = old.get(f"{key}_measured", {"date": old["machine"]["date"],
                                                                       "load_at_start": old.get("load_at_start")})
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as fh:
-        json.dump(doc, fh, indent=1)
-    print(f"wrote {a.out}")
+    write_json(a.out, doc)  # whole or not at all, NaN as null
+    print(f"wrote {a.out}: " + ", ".join(k for k in ("pages", "maps") if k in doc))
     return 0
 
 

@@ -13,7 +13,6 @@ training events' log-likelihood) and at 2 and 5 %.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -22,6 +21,7 @@ import numpy as np
 
 
 def main(argv=None) -> int:
+    from gpuclust.atomic import write_json
     from gpuclust.backend import resolve_backend
     from gpuclust.clustering import novelty
     from gpuclust.clustering.api import read_labels
@@ -88,9 +88,8 @@ def main(argv=None) -> int:
                   f"{100 * row['detected_at_5pct']:5.1f} % vs {100 * row['false_alarms_at_5pct']:4.1f} %", flush=True)
     doc = {"environment": describe("cpu"), "rows": a.rows, "predict_rows": a.predict_rows, "run_options": overrides,
            "protocol": __doc__.strip().splitlines()[0], "results": rows}
-    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
-    with open(a.out, "w") as fh:
-        json.dump(doc, fh, indent=2)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    write_json(a.out, doc)  # whole or not at all, NaN as null
     print(f"wrote {a.out}")
     return 0
 

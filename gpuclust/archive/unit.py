@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.spectrogram import SpectrogramParams, spectrograms
-from ..data.waveforms import DetectionParams
+from ..data.waveforms import DetectionParams, triggers
 
 OUTPUTS = {"disp": ("DISP", "m"), "vel": ("VEL", "m/s"), "acc": ("ACC", "m/s^2")}
 
@@ -235,23 +235,6 @@ def contiguous(st):
 
 
 # -- detection and cutting ----------------------------------------------------------------------
-
-def triggers(x: np.ndarray, fs: float, d: DetectionParams, first_valid: int) -> list[tuple[int, int]]:
-    """(on, off) of recursive STA/LTA triggers from sample first_valid on, later ones within min_gap dropped."""
-    from obspy.signal.trigger import recursive_sta_lta, trigger_onset
-
-    nsta, nlta = int(d.sta_s * fs), int(d.lta_s * fs)
-    if x.size <= max(nlta, first_valid):
-        return []
-    cft = recursive_sta_lta(x, nsta, nlta)
-    cft[:first_valid] = 0
-    kept, last = [], -np.inf
-    for on, off in trigger_onset(cft, d.on, d.off):
-        if on - last >= d.min_gap_s * fs:
-            kept.append((int(on), int(off)))
-            last = on
-    return kept
-
 
 def process_unit(unit, cfg: UnitConfig) -> UnitResult:
     """Spectrograms of one unit; a unit that cannot be processed comes back with `skipped` set.

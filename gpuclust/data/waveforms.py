@@ -73,22 +73,27 @@ def preprocess(tr, p: SpectrogramParams):
     return tr
 
 
-def detect(tr, d: DetectionParams) -> list[tuple[int, int]]:
-    """(on, off) sample pairs of recursive STA/LTA triggers, later ones within min_gap_s dropped."""
+def triggers(x: np.ndarray, fs: float, d: DetectionParams, first_valid: int) -> list[tuple[int, int]]:
+    """(on, off) of recursive STA/LTA triggers from sample first_valid on, later ones within min_gap dropped."""
     from obspy.signal.trigger import recursive_sta_lta, trigger_onset
 
-    fs = tr.stats.sampling_rate
     nsta, nlta = int(d.sta_s * fs), int(d.lta_s * fs)
-    if tr.stats.npts <= nlta:
+    if x.size <= max(nlta, first_valid):
         return []
-    cft = recursive_sta_lta(tr.data, nsta, nlta)
-    cft[:nlta] = 0  # the ratio is meaningless until the long window has filled
+    cft = recursive_sta_lta(x, nsta, nlta)
+    cft[:first_valid] = 0
     kept, last = [], -np.inf
     for on, off in trigger_onset(cft, d.on, d.off):
         if on - last >= d.min_gap_s * fs:
             kept.append((int(on), int(off)))
             last = on
     return kept
+
+
+def detect(tr, d: DetectionParams) -> list[tuple[int, int]]:
+    """(on, off) sample pairs of recursive STA/LTA triggers, later ones within min_gap_s dropped."""
+    # the ratio is meaningless until the long window has filled
+    return triggers(tr.data, tr.stats.sampling_rate, d, first_valid=int(d.lta_s * tr.stats.sampling_rate))
 
 
 def spectrograms_from_stream(stream, p: SpectrogramParams = SpectrogramParams(),
