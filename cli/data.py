@@ -141,20 +141,13 @@ def spectrograms(inputs, output, start, end, stations, channels, workers, dask, 
     from gpuclust.archive.job import run_archive
 
     split = lambda text: [s.strip() for s in text.split(",") if s.strip()] if text else None  # noqa: E731
-    client = None
-    if dask:
-        from gpuclust.distributed.client import connect
+    from gpuclust.distributed.client import open_backend
 
-        client = connect(dask)
-    try:
+    with open_backend("cpu", dask) as backend:  # the archive's work is NumPy and ObsPy: only the client matters
         s = run_archive(list(inputs), output, p, d, start=start, end=end, stations=split(stations),
-                        channels=split(channels), workers=workers, client=client, resume=resume, strict=strict,
-                        inventory=inventory, motion=motion, margin_s=margin, units=units, echo=click.echo)
-    finally:
-        if client is not None:
-            from gpuclust.distributed.client import disconnect
-
-            disconnect(client)
+                        channels=split(channels), workers=workers, client=backend.client, resume=resume,
+                        strict=strict, inventory=inventory, motion=motion, margin_s=margin, units=units,
+                        echo=click.echo)
     for line in s.report():
         click.echo(line)
 
