@@ -135,6 +135,9 @@ def spectrograms(inputs, output, start, end, stations, channels, workers, dask, 
     if append:
         from gpuclust.data.waveforms import waveforms_to_ris
 
+        _check_append(output, start=start, end=end, stations=stations, workers=workers > 1, dask=dask, resume=resume,
+                      strict=strict, inventory=inventory, margin=margin != 300.0, channels="," in channels)
+
         n = waveforms_to_ris(list(inputs), output, p, d, append=True, units=units)
         click.echo(f"appended {n} spectrograms to {output}")
         return
@@ -143,13 +146,34 @@ def spectrograms(inputs, output, start, end, stations, channels, workers, dask, 
     split = lambda text: [s.strip() for s in text.split(",") if s.strip()] if text else None  # noqa: E731
     from gpuclust.distributed.client import open_backend
 
-    with open_backend("cpu", dask) as backend:  # the archive's work is NumPy and ObsPy: only the client matters
+    with open_backend("cpu", dask, n_workers=workers if workers > 1 else None) as backend:  # the archive's work is NumPy and ObsPy: only the client matters
         s = run_archive(list(inputs), output, p, d, start=start, end=end, stations=split(stations),
                         channels=split(channels), workers=workers, client=backend.client, resume=resume,
                         strict=strict, inventory=inventory, motion=motion, margin_s=margin, units=units,
                         echo=click.echo)
     for line in s.report():
         click.echo(line)
+
+
+def _check_append(output, **given):
+    """--append is the single-process path for plain files: the archive job's options would be ignored there."""
+    from gpuclust.errors import GpuclustError
+
+    ignored = [f"--{k}" + (" with a comma list" if k == "channels" else "") for k, v in given.items() if v]
+    if ignored:
+        raise GpuclustError(f"--append does not take {', '.join(ignored)} (they are the archive job's); "
+                            "write a new file instead")
+    import os
+
+    import h5py
+
+    from gpuclust.archive.job import MANIFEST
+
+    if os.path.exists(output):
+        with h5py.File(output, "r") as h5:
+            if MANIFEST in h5:
+                raise GpuclustError(f"{output}: made by an archive job (margins, response removal): --append "
+                                    "would add rows cut another way; write a new file instead")
 
 
 @click.command(short_help="Describe a spectrogram file.")

@@ -276,3 +276,73 @@ def test_a_window_across_a_gap_is_dropped_not_zero_filled(tmp_path):
     on = sorted(UTCDateTime(c["dt_on"]) - gap for c in r.catalogue)
     assert len(on) == 2 and abs(on[0] + 1800) < 3 and abs(on[1] - 1800) < 3
     assert np.isfinite(r.spec).all() and (r.spec > 0).all()
+
+
+def test_a_partial_file_of_other_options_is_refused_not_wiped_and_an_output_inside_the_input_is_not_read(
+        archive, tmp_path, monkeypatch):
+    """Regression: a mismatched OUT.h5.partial was silently truncated (hours of units lost), and an output
+    written inside its input folder was read back as an input unit on the rerun."""
+    import shutil
+
+    from gpuclust.archive import job
+
+    root = tmp_path / "arch"
+    shutil.copytree(archive, root)
+    out = root / "o.h5"  # inside the input folder
+    real_write, calls = job.StreamWriter.write, []
+
+    def write_then_die(self, r):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(r.key)
+        real_write(self, r)
+
+    monkeypatch.setattr(job.StreamWriter, "write", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_archive([root], out, **args())
+    monkeypatch.setattr(job.StreamWriter, "write", real_write)
+    shutil.copy(f"{out}.partial", tmp_path / "before.h5")
+    other = args()
+    other["d"] = DetectionParams(on=9.0, off=2.0)
+    with pytest.raises(GpuclustError, match="cannot be continued.*delete it"):
+        run_archive([root], out, **other)
+    assert_same_file(f"{out}.partial", tmp_path / "before.h5")
+    s = run_archive([root], out, **args())  # the same command continues: the partial is not one of its units
+    assert s.done_before == 2 and s.units == 6 and not s.skipped
+
+
+def test_an_unforeseen_error_in_one_unit_skips_that_unit_only(archive, tmp_path, monkeypatch):
+    from gpuclust.archive import unit
+
+    real = unit._process
+
+    def fails_on_one(u, cfg):
+        if "AA02" in u.key and u.day == "2015-01-01":
+            raise ValueError("Can't merge traces with same ids but differing data types!")
+        return real(u, cfg)
+
+    monkeypatch.setattr(unit, "_process", fails_on_one)
+    s = run_archive([archive], tmp_path / "o.h5", **args())
+    assert [k for k, _ in s.skipped] == ["XX.AA02..HHZ.2015.001"] and "differing data types" in s.skipped[0][1]
+    assert s.rows > 0 and s.units == 6
+
+
+def test_a_margin_shorter_than_the_warm_up_is_refused_in_one_line(archive, tmp_path):
+    with pytest.raises(GpuclustError, match=r"--margin 100 s is shorter.*give --margin 330 or more"):
+        run_archive([archive], tmp_path / "o.h5", margin_s=100.0,
+                    **{**args(), "d": DetectionParams(on=8.0, off=2.0, lta_s=90.0)})
+    assert not os.path.exists(tmp_path / "o.h5.partial")
+
+
+def test_append_refuses_the_archive_jobs_options_and_archive_made_files(archive, tmp_path):
+    from click.testing import CliRunner
+
+    from gpuclust_cli.commands import cli
+
+    made = tmp_path / "a.h5"
+    run_archive([archive], made, **args())
+    runner = CliRunner()
+    r = runner.invoke(cli, ["spectrograms", str(archive), "-o", str(tmp_path / "b.h5"), "--append", "--workers", "2"])
+    assert r.exit_code == 2 and "--append does not take --workers" in r.output
+    r = runner.invoke(cli, ["spectrograms", str(archive), "-o", str(made), "--append"])
+    assert r.exit_code == 2 and "made by an archive job" in r.output

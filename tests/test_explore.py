@@ -277,6 +277,18 @@ def test_serve_answers_on_loopback_only_reads_rows_from_the_file_and_refuses_the
                 assert status == 403 and "outside the run directory" in json.loads(body)["error"], outside
             status, body = get(port, "/")
             assert status == 200 and body.startswith(b"<!DOCTYPE html>")
+            # a page of another site whose name was rebound to 127.0.0.1 sends its own name as Host: refused
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/api/row/1", headers={"Host": f"evil.example:{port}"})
+            r = c.getresponse()
+            assert r.status == 403 and "host" in json.loads(r.read())["error"]
+            c.close()
+            # a browser's idle open connection does not block the next request
+            idle = socket.create_connection(("127.0.0.1", port), timeout=2)
+            try:
+                assert get(port, "/api/info")[0] == 200
+            finally:
+                idle.close()
         with pytest.raises(OSError):  # stopped: nothing listens any more
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
@@ -441,3 +453,27 @@ def test_cumls_umap_places_new_events_and_a_saved_map_rebuilds_on_the_gpu():
     nearest = np.linalg.norm(new[:, None] - xy[None], axis=2).argmin(axis=1)
     assert (y[:2000][nearest] == y[2000:]).mean() > 0.95
     rebuild_umap(z[:2000], xy, params)  # cuML with a seed is documented as reproducible: predict relies on it
+
+
+def test_thumbnails_read_in_blocks_equal_those_read_at_once_and_a_failed_page_does_not_fail_the_run(
+        run_dir, monkeypatch):
+    from gpuclust import explore
+    from gpuclust.explore import thumbs
+    from gpuclust.explore.rundata import open_source
+
+    src = open_source(str(run_dir))
+    rows = np.arange(0, 400, 3)
+    with thumbs.open_data(src) as sf:
+        whole = thumbs.read_display(sf, src.norm, rows)
+        monkeypatch.setattr(thumbs, "READ_BLOCK", 7)
+        blocks = thumbs.read_display(sf, src.norm, rows)
+    assert np.array_equal(whole[0], blocks[0]) and np.array_equal(whole[1], blocks[1])
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(explore, "write_explore", full_disk)
+    said = []
+    assert explore.write_explore_or_warn(str(run_dir), log=said.append) is None
+    assert said == ["explore.html not written (OSError: [Errno 28] No space left on device); "
+                    "`gpuclust explore` can make it later"]

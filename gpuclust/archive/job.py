@@ -90,13 +90,14 @@ class StreamWriter:
         self.group = f"{p.n_frames * p.hop / p.fs:.1f}"
         self.identity = json.dumps({**identity, "detection": _detection(cfg)}, sort_keys=True)
         self.done: list[dict] = []
-        self.resumed_note = None
         if os.path.exists(self.partial):
             try:
                 self._reopen()
                 return
             except (OSError, KeyError, ValueError) as e:
-                self.resumed_note = f"{self.partial}: could not be continued ({e}); starting again"
+                # never wipe hours of finished units on a mismatch: the user decides
+                raise GpuclustError(f"{self.partial}: cannot be continued by this command ({e}); rerun the command "
+                                    "that made it, or delete it to start again") from None
         self._create()
 
     def _create(self):
@@ -126,7 +127,11 @@ class StreamWriter:
             m = h5[MANIFEST]
             if m.attrs["job"] != self.identity:
                 raise ValueError("it was made by another command (other options or other units)")
-            self.done = [json.loads(s) for s in m.asstr()[:]]
+            entries = list(m.asstr()[:])
+            while entries and not entries[-1]:  # interrupted between growing the manifest and writing its entry
+                entries.pop()
+            m.resize(len(entries), axis=0)
+            self.done = [json.loads(e) for e in entries]
             rows = sum(e["rows"] for e in self.done)
             g = h5[self.group]
             for name in ("Spectrogram", "Trace", "Catalogue"):
@@ -189,18 +194,13 @@ def run_job(units, output: str, cfg: UnitConfig, executor=None, workers: int = 1
     executor: anything with submit(fn, *args) -> future with .result() (a concurrent.futures pool, a
     distributed.Client), or None to process in this process. progress(units, rows) is called after
     every unit written. A unit skipped with strict=True raises GpuclustError (the partial file stays, so
-    the same command resumes after the bad input is fixed or removed).
+    the same command resumes after the bad input is fixed; removing it makes another job).
     """
     t0 = time.perf_counter()
     output = os.fspath(output)
     writer = StreamWriter(output, cfg, job_identity(cfg, units))
     s = Summary(units=len(units), output=output)
-    if writer.resumed_note:
-        s.notes.append(writer.resumed_note)
-    done = len(writer.done)
-    if [e["key"] for e in writer.done] != [u.key for u in units[:done]]:
-        writer.close()
-        raise GpuclustError(f"{writer.partial}: its finished units are not those of this job; delete it and rerun")
+    done = len(writer.done)  # the identity holds the unit list, so these are the first `done` units
     s.done_before = done
     for e in writer.done:
         if e["skipped"]:
@@ -264,7 +264,14 @@ def process_pool(workers: int):
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["gpuclust.archive.unit", "obspy.signal.filter", "obspy.signal.trigger",
                                 "obspy.io.mseed.core", "scipy.signal"])
-    return ProcessPoolExecutor(workers, mp_context=ctx)
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_interrupt)
+
+
+def _ignore_interrupt():
+    """Workers share the terminal's process group: Ctrl-C is the job's to handle (one line), not N tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def completed(output: str, identity: dict, cfg: UnitConfig) -> Summary | None:
@@ -286,6 +293,11 @@ def completed(output: str, identity: dict, cfg: UnitConfig) -> Summary | None:
                    skipped=[(e["key"], e["skipped"]) for e in done if e["skipped"]])
 
 
+def min_margin(lta_s: float) -> float:
+    """The least --margin covering its own taper (a fifth of it, at most 60 s) and three LTA windows."""
+    return 3.75 * lta_s if 3.75 * lta_s < 300 else 3 * lta_s + 60
+
+
 def run_archive(inputs, output, p, d, start=None, end=None, stations=None, channels=None, workers: int = 1,
                 client=None, resume: bool = False, strict: bool = False, inventory=None, motion: str = "vel",
                 margin_s: float = 300.0, units: str = "counts", echo=print, executor=None) -> Summary:
@@ -303,6 +315,12 @@ def run_archive(inputs, output, p, d, start=None, end=None, stations=None, chann
     found = find_units(inputs, start, end, stations, channels)
     cfg = UnitConfig(p=p, d=d, margin_s=margin_s, taper_s=min(60.0, margin_s / 5), inventory=inventory,
                      output=motion, units=units, fs=archive_rate(found, d.channel))
+    if any(u.day for u in found) and margin_s < cfg.warmup_s:
+        # a trigger counts only after the warm-up from the start of the data read: the margin must cover it
+        raise GpuclustError(f"--margin {margin_s:g} s is shorter than the taper and the LTA's warm-up "
+                            f"({cfg.taper_s:g} s + 3 x --lta {d.lta_s:g} s = {cfg.warmup_s:g} s): the first "
+                            f"{cfg.warmup_s - margin_s:g} s of every day would go undetected; give --margin "
+                            f"{int(np.ceil(min_margin(d.lta_s)))} or more")
     identity = job_identity(cfg, found)
     if resume:
         done = completed(output, identity, cfg)

@@ -46,6 +46,10 @@ def _sds_parts(path: str):
     return (g["net"], g["sta"], g["loc"], g["cha"]), day
 
 
+# what gpuclust itself writes into a folder (a job's own OUT.h5.partial among them): never an input
+OWN_OUTPUTS = (".h5", ".csv", ".xml", ".partial", ".tmp")
+
+
 def _files(inputs) -> list[str]:
     out = []
     for item in inputs:
@@ -54,7 +58,7 @@ def _files(inputs) -> list[str]:
             for dirpath, dirs, names in os.walk(item):
                 dirs.sort()
                 out += [os.path.join(dirpath, n) for n in sorted(names)
-                        if not n.startswith(".") and n not in SKIP_NAMES and not n.endswith((".h5", ".csv", ".xml"))]
+                        if not n.startswith(".") and n not in SKIP_NAMES and not n.endswith(OWN_OUTPUTS)]
         elif os.path.exists(item):
             out.append(item)
         elif glob.has_magic(item):

@@ -229,6 +229,8 @@ def contiguous(st):
         return [Trace(x, header=head)]
     if len(traces) == 1:
         return traces
+    for tr in traces:  # a day file and its neighbour's margin may differ in dtype (Steim int32, float32): merge refuses
+        tr.data = tr.data.astype(np.float64, copy=False)
     merged = Stream(traces)
     merged.merge(method=1, fill_value=None)
     return list(merged.split())
@@ -249,6 +251,10 @@ def process_unit(unit, cfg: UnitConfig) -> UnitResult:
             return _process(unit, cfg)
     except SkipUnit as e:
         return UnitResult(unit.key, skipped=str(e))
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as e:  # one odd unit (an ObsPy or SciPy error nobody foresaw) must not sink the job
+        return UnitResult(unit.key, skipped=f"{unit.key}: could not be processed ({type(e).__name__}: {e})")
 
 
 _INVENTORIES: dict = {}

@@ -184,7 +184,7 @@ def write_synthetic(path, n_rows: int, seed: int = 0, progress=None, workers: in
     spans = [(b, lo, min(BLOCK, n_rows - lo)) for b, lo in enumerate(range(0, n_rows, BLOCK))]
     made = spans if distinct_rows is None else spans[:max(1, -(-distinct_rows // BLOCK))]
     if workers is None:
-        workers = min(os.cpu_count() or 1, len(made)) if len(made) > 2 else 1
+        workers = min(len(os.sched_getaffinity(0)), len(made)) if len(made) > 2 else 1  # the cores this process may use
     with RISWriter(path, p.freqs, p.times, trace_len=p.trace_len, class_names=CLASS_NAMES) as w:
         blocks = _blocks(seed, made, n_rows, p, workers)
         kept = []
@@ -213,7 +213,7 @@ def _blocks(seed, spans, total, p, workers):
         pending = []
         for b, lo, m in spans:
             pending.append(pool.submit(synth_block, seed, b, m, lo, total, p))
-            if len(pending) > 2 * workers:  # bounded: a block of 2,048 rows is 73 MB
+            if len(pending) > workers + 1:  # bounded: a block of 2,048 rows is 73 MB
                 yield pending.pop(0).result()
         for f in pending:
             yield f.result()

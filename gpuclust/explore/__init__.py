@@ -55,6 +55,11 @@ def write_explore_or_warn(path: str, log=print, **options) -> str | None:
     except GpuclustError as e:
         log(f"explore.html not written: {e}")
         return None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # disk full, a map library's error: the labels are written, say it in one line
+        log(f"explore.html not written ({type(e).__name__}: {e}); `gpuclust explore` can make it later")
+        return None
     log(f"explore: {out}")
     return out
 

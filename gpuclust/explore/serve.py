@@ -1,6 +1,8 @@
 """`gpuclust explore RUN_DIR --serve`: the page from a small read-only server on 127.0.0.1.
 
-It answers on the loopback address only, one request at a time, GET and HEAD only:
+It answers on the loopback address only, to requests naming it as their Host (a page of another site
+that rebinds its own name to 127.0.0.1 is refused), GET and HEAD only; each request on its own thread
+(a browser keeps idle connections open, which would block a one-at-a-time server):
 
     /                     the run's explore.html
     /<file>               a file inside the run directory (nothing outside it: refused with 403)
@@ -18,7 +20,7 @@ import mimetypes
 import os
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
@@ -57,7 +59,8 @@ class ExploreServer:
                 pass
 
         try:
-            self.httpd = HTTPServer((HOST, port), Handler)
+            self.httpd = ThreadingHTTPServer((HOST, port), Handler)
+            self.httpd.daemon_threads = True
         except OSError as e:
             self.sf.close()
             raise GpuclustError(f"cannot listen on {HOST}:{port} ({e.strerror or e}); choose another --port")
@@ -97,6 +100,8 @@ class ExploreServer:
     # -- answers ---------------------------------------------------------------------------------
     def _answer(self, h: BaseHTTPRequestHandler, body: bool) -> None:
         try:
+            if h.headers.get("Host", "") not in (f"{HOST}:{self.port}", f"localhost:{self.port}"):
+                raise _Refused(403, "refused: the request does not name this server as its host")
             status, ctype, data = self._route(urllib.parse.urlsplit(h.path).path)
         except _Refused as e:
             status, ctype, data = e.status, "application/json", json.dumps({"error": str(e)}).encode()

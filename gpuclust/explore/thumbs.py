@@ -73,9 +73,17 @@ def envelopes(traces: np.ndarray) -> np.ndarray:
 def read_display(sf, norm: str, rows) -> tuple[np.ndarray, np.ndarray | None]:
     """(thumbnails, envelopes or None) of file rows, in the order given."""
     rows = np.asarray(rows, np.int64)
+    if len(rows) > READ_BLOCK:  # full-size images are ~35 KB each: read and shrink a block at a time
+        parts = [read_display(sf, norm, rows[i:i + READ_BLOCK]) for i in range(0, len(rows), READ_BLOCK)]
+        waves = [w for _, w in parts]
+        return (np.concatenate([t for t, _ in parts]),
+                None if any(w is None for w in waves) else np.concatenate(waves))
     thumbs = thumbnails(load_rows(sf, rows, norm))
     traces = sf.traces(rows) if len(rows) else None
     return thumbs, (envelopes(traces) if traces is not None and traces.ndim == 2 else None)
+
+
+READ_BLOCK = 2048
 
 
 def choose_rows(events: Events, budget_bytes: int, bytes_each: int, seed: int = 0) -> np.ndarray:
