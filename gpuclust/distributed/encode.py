@@ -25,8 +25,11 @@ def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str,
         return to_array(encode_rows(model, sf, rows, norm, device))
 
 
+BLOCK_ROWS = 16384  # rows a partition: also how a resumed run partitions the latents it reads back
+
+
 def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent_dim: int, device: str = "cpu",
-                       block_rows: int = 16384):
+                       block_rows: int = BLOCK_ROWS):
     """A Dask array (len(rows), latent_dim) of latents, one partition per block of rows, persisted on the workers.
 
     The workers encode on the run's device (the Backend's, chosen at the edge: 'cuda' with GPU workers).

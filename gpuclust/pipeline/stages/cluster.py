@@ -57,6 +57,12 @@ def fit(ctx, lat, k: int, train_mask):
     on_backend = ctx.results.get("latents_on_backend")  # absent after a resume: the host latents then
     if on_backend is None or len(on_backend) != len(lat.z):
         on_backend = lat.z
+        if backend.client is not None:  # partitioned as the encoding had: sums in the same order, the same fit
+            import dask.array as da
+
+            from ...distributed.encode import BLOCK_ROWS
+
+            on_backend = da.from_array(np.asarray(lat.z, np.float32), chunks=(BLOCK_ROWS, -1))
     return cluster(on_backend, cfg.method, k, backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init,
                    train_mask if cfg.fit_on == "train" else None, refined_start(ctx, k),
                    host_z=lat.z if backend.client is not None else None)
