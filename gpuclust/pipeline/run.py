@@ -36,6 +36,8 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     try:
         if cfg.data is None:
             cfg.data = ensure_default_data(cfg, log)
+        if resume:
+            _keep_device_defaults(cfg, run_dir)
         cfg.for_device(backend.device)  # unset batch size and learning rate: the device's defaults
         write_json(run_dir.file("config.json"), cfg.as_dict())
         write_json(run_dir.file("environment.json"), describe(backend.device))
@@ -60,6 +62,19 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
         raise
     run_dir.close()
     return summary
+
+
+def _keep_device_defaults(cfg: RunConfig, run_dir: RunDir) -> None:
+    """A run resumed on another device keeps the batch size and learning rate it started with, when the
+    user left them unset: the device's defaults would otherwise continue the training with other ones."""
+    path = run_dir.file("config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as fh:
+        before = json.load(fh)
+    for key in ("batch_size", "lr"):
+        if getattr(cfg, key) is None and before.get(key) is not None:
+            setattr(cfg, key, before[key])
 
 
 def _run_stages(ctx: Context, until: str | None) -> dict:
