@@ -346,3 +346,27 @@ def test_append_refuses_the_archive_jobs_options_and_archive_made_files(archive,
     assert r.exit_code == 2 and "--append does not take --workers" in r.output
     r = runner.invoke(cli, ["spectrograms", str(archive), "-o", str(made), "--append"])
     assert r.exit_code == 2 and "made by an archive job" in r.output
+
+
+def test_predict_cuts_new_waveforms_as_the_archive_job_cut_the_runs_data(archive, tmp_path):
+    """Regression: predict on waveform files used the reference thresholds (on 15, off 10) and a whole-file
+    taper whatever the run's archive job had used: rows cut another way than the run's own."""
+    from types import SimpleNamespace
+
+    from gpuclust.data.spectrograms import open_spectrograms
+    from gpuclust.pipeline.predict import _spectrogram_file
+    from gpuclust.pipeline.stages.cluster import data_description
+
+    made = tmp_path / "train.h5"
+    run_archive([archive], made, **args())  # on=8, off=2: the low thresholds
+    with open_spectrograms(str(made)) as sf:
+        description = data_description(SimpleNamespace(norm="log", group=None, dataset=None, freqs_dataset=None,
+                                                       times_dataset=None, data=str(made)), sf)
+    assert description["waveform_detection"]["on"] == 8.0
+    model = SimpleNamespace(meta={"data": description}, has_encoder=True)
+    day = sorted(str(p) for p in archive.rglob("*.001"))[0]
+    (tmp_path / "p").mkdir()
+    path = _spectrogram_file(model, [day], str(tmp_path / "p"), log=lambda *_: None)
+    alone = tmp_path / "alone.h5"
+    run_archive([day], alone, **args())  # the same file through the archive job with the run's options
+    assert_same_file(path, alone)

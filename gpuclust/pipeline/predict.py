@@ -95,16 +95,35 @@ def _spectrogram_file(model: RunModel, inputs, out, log) -> str:
     from ..data.waveforms import DetectionParams, waveforms_to_ris
 
     params = model.meta["data"].get("waveform_params") or {}
+    detection = model.meta["data"].get("waveform_detection")
     sp_fields = set(SpectrogramParams.__dataclass_fields__)
     d_fields = set(DetectionParams.__dataclass_fields__)
     p = SpectrogramParams(**{k: v for k, v in params.items() if k in sp_fields})
-    d = DetectionParams(**{k: v for k, v in params.items() if k in d_fields})
+    d = DetectionParams(**{k: v for k, v in (detection or params).items() if k in d_fields})
     path = os.path.join(out, "spectrograms.h5")
+    if detection is not None:  # the run's data came from an archive job: cut the new files the same way
+        units = "counts" if detection.get("inventory") else params.get("units", "counts")
+        return _cut_as_the_archive_job(inputs, path, p.check(), d.check(), detection, units, log)
     if not params:
         log("the run's data were not cut from waveforms by gpuclust: using the reference parameters "
             "(50 Hz, 3-20 Hz, 4 s windows, STA/LTA 0.5/30 s, on 15, off 10)")
     n = waveforms_to_ris(list(inputs), path, p.check(), d.check(), units=params.get("units", "counts"))
     log(f"cut {n} spectrograms from {len(inputs)} waveform file(s) into {path}")
+    return path
+
+
+def _cut_as_the_archive_job(inputs, path: str, p, d, detection: dict, units: str, log) -> str:
+    """New waveform files cut by the archive job's code with the run's thresholds, margins and response."""
+    from ..archive.job import run_archive
+
+    inventory = detection.get("inventory")
+    if inventory and not os.path.exists(inventory):
+        raise GpuclustError(f"the run's spectrograms were made with the response removed using {inventory}, which "
+                            "is gone: put it back, or cut the new waveforms with `gpuclust spectrograms` yourself")
+    s = run_archive(list(inputs), path, p, d, inventory=inventory, motion=detection.get("output", "vel"),
+                    margin_s=detection.get("margin_s", 300.0), units=units, echo=log)
+    for line in s.report():
+        log(line)
     return path
 
 

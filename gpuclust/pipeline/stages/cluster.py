@@ -113,18 +113,20 @@ def data_description(cfg, sf) -> dict:
     """What new data must match to be labelled by this run's model (and how waveforms were cut)."""
     import json
 
-    params = None
+    params = detection = None
     try:
         g = sf.h5[sf.dataset.rsplit("/", 1)[0] or "/"]
         if "gpuclust_params" in g.attrs:
             params = json.loads(g.attrs["gpuclust_params"])
+        if "gpuclust_detection" in g.attrs:  # cut by an archive job: margins, response removal, thresholds
+            detection = json.loads(g.attrs["gpuclust_detection"])
     except (KeyError, ValueError):
-        params = None
+        params = detection = None
     return {"norm": cfg.norm, "image_shape": list(sf.shape), "layout": sf.layout, "group": cfg.group,
             "dataset": cfg.dataset, "freqs_dataset": cfg.freqs_dataset, "times_dataset": cfg.times_dataset,
             "freqs": None if sf.freqs is None else [float(f) for f in sf.freqs],
             "times": None if sf.times is None else [float(t) for t in sf.times],
-            "waveform_params": params, "source": os.path.abspath(cfg.data)}
+            "waveform_params": params, "waveform_detection": detection, "source": os.path.abspath(cfg.data)}
 
 
 def load_labels(ctx) -> dict:
