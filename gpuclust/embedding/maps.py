@@ -41,12 +41,9 @@ def tsne_every_event(ref_latents, ref_xy, ref_rows, latents, rows, perplexity: f
 # -- UMAP ---------------------------------------------------------------------------------------
 
 def has_cuml_umap() -> bool:
-    try:
-        from cuml.manifold import UMAP  # noqa: F401
+    from ..backend import has_cuml
 
-        return True
-    except Exception:
-        return False
+    return has_cuml("cuml.manifold")
 
 
 def _estimator(device: str, seed: int, n_neighbors: int, min_dist: float):
@@ -95,12 +92,13 @@ def umap_transform(est, new) -> np.ndarray:
         return np.asarray(to_numpy(est.transform(new)), np.float64)
 
 
-def rebuild_umap(ref_latents, ref_xy, params: dict, device: str = "cpu"):
-    """The fitted estimator of a saved UMAP map, fitted again with its seed; refuses one that comes out otherwise."""
+def rebuild_umap(ref_latents, ref_xy, params: dict):
+    """The fitted estimator of a saved UMAP map, fitted again with its seed where it was made (umap-learn or
+    cuML: their maps differ); refuses one that comes out otherwise."""
     want = params.get("device", "cpu")
     if want == "cuda" and not has_cuml_umap():
-        raise GpuclustError("this UMAP map was made with cuML on a GPU and can be rebuilt only there: predict "
-                            "with --device cuda on a machine with cuML, or make the map again on the CPU")
+        raise GpuclustError("this UMAP map was made with cuML on a GPU and can be rebuilt only where cuML is "
+                            "installed: predict there, or make the map again on the CPU")
     xy, est, _ = fit_umap(ref_latents, want, params["seed"], params["n_neighbors"], params["min_dist"])
     ref_xy = np.asarray(ref_xy, np.float64)
     extent = float(np.ptp(ref_xy, axis=0).max()) or 1.0

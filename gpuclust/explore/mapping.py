@@ -132,4 +132,4 @@ def _umap(src: Source, z, device: str, remap: bool, log) -> np.ndarray:
     with np.load(f, allow_pickle=False) as a:
         ref, ref_xy = a["latents"], a["xy"]
     log(f"placing {len(z)} events on the run's UMAP map (rebuilding it from its {len(ref)} reference events)")
-    return umap_transform(rebuild_umap(ref, ref_xy, params, device), z)
+    return umap_transform(rebuild_umap(ref, ref_xy, params), z)
