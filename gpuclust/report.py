@@ -82,7 +82,17 @@ def build_report(run_dir: str) -> str:
     k = metrics["k"]
     per = [[j, metrics["cluster_sizes"][j], metrics["silhouette_per_cluster"][j],
             metrics["mean_distance_to_centre"][j]] for j in range(k)]
-    parts.append("<h2>Clusters</h2>" + _table(per, ["cluster", "events", "silhouette", "mean distance to centre"]))
+    head = ["cluster", "events", "silhouette", "mean distance to centre"]
+    stab = metrics.get("cluster_stability")
+    if stab:
+        per = [r + [stab["per_cluster"][r[0]], stab["verdict"][r[0]]] for r in per]
+        per.sort(key=lambda r: -r[4])
+        head += ["stability", "verdict"]
+    parts.append("<h2>Clusters</h2>" + _table(per, head))
+    if stab:
+        parts.append(f"<p class='muted'>Stability: {html.escape(stab['method'])}; most stable first. Above "
+                     f"{stab['thresholds']['stable']} stable, {stab['thresholds']['unstable']} or below unstable "
+                     "(the cluster splits or merges differently from refit to refit).</p>")
     overall = [[m, metrics[m]] for m in ("method", "silhouette", "calinski_harabasz", "davies_bouldin", "bic",
                                          "aic", "inertia", "ari", "nmi", "accuracy", "fitted_on") if m in metrics]
     parts.append(_table(overall, ["metric", "value"], "kv"))

@@ -9,6 +9,7 @@ import numpy as np
 from ...atomic import atomic_path, write_json
 from ...clustering import novelty
 from ...clustering.api import centres_of, cluster, read_labels, write_outputs
+from ...clustering.stability import refit_stability, write_stability_csv
 from ...errors import GpuclustError
 from ..saved_run import load_run_model, majority_classes, save_model
 from .base import Stage
@@ -62,6 +63,22 @@ def fit(ctx, lat, k: int, train_mask):
                    host_z=lat.z if backend.client is not None else None)
 
 
+STABILITY_REFITS = 5
+
+
+def stability_of(ctx, lat, res, k: int, train_mask) -> dict:
+    """How stable each cluster is over bootstrap refits of the clustering on the run's latents (host), timed."""
+    import time
+
+    cfg = ctx.cfg
+    t0 = time.perf_counter()
+    x = np.asarray(lat.z, np.float64) / res.metrics["latent_scale"]
+    out = refit_stability(x, res.labels, cfg.method, k, cfg.seed, cfg.covariance_type,
+                          train_mask if cfg.fit_on == "train" else None, STABILITY_REFITS)
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
 def save_run_model(ctx, lat, res, k: int, train_mask, sf) -> str:
     cfg, run_dir = ctx.cfg, ctx.run
     names = sf.class_names
@@ -79,6 +96,7 @@ def run(ctx) -> dict:
     k = choose_k(ctx, lat, train_mask)
     res = fit(ctx, lat, k, train_mask)
     metrics = res.metrics
+    metrics["cluster_stability"] = stability_of(ctx, lat, res, k, train_mask)
     centres = centres_of(res.model, metrics)
     with atomic_path(run_dir.file("centres.npy")) as tmp, open(tmp, "wb") as fh:
         np.save(fh, centres)
@@ -93,6 +111,7 @@ def run(ctx) -> dict:
                             "unknown": int(unknown.sum()), "unknown_fraction": float(unknown.mean())})
     write_outputs(run_dir.path, lat.rows, res.labels, res.probs, metrics, catalogue, lat.truth, names, res.scores,
                   unknown)
+    write_stability_csv(run_dir.file("cluster_stability.csv"), metrics["cluster_stability"], metrics["cluster_sizes"])
     if cfg.format == "quakeml":
         from ...export import quakeml_types, write_quakeml
 
@@ -129,5 +148,5 @@ def load_centres(ctx) -> np.ndarray:
     return np.load(ctx.run.file("centres.npy"), allow_pickle=False)
 
 
-STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json"), needs=("latents", "splits"),
+STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv"), needs=("latents", "splits"),
               keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on"))

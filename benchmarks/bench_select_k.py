@@ -1,0 +1,103 @@
+"""Choosing K: criterion x dataset x seed x size -> the chosen K against the true number of classes.
+
+Latents: those the K sweep of `run --k auto` sees (the sweep runs before the mixture refinement): an
+encoder trained on reconstruction only (`gpuclust train --objective reconstruction`, then `embed`), one
+per dataset and seed, made by the caller (see --latents); the smaller size is a seeded subsample of them.
+
+Criteria, each over K = --k-min..--k-max:
+  bic         lowest BIC of the full-covariance mixture (today's `--k auto`)
+  gap         Tibshirani's gap rule on K-means (today's select-k for K-means)
+  silhouette  highest sampled silhouette of K-means
+  entropy     Baudry et al.'s entropy merging of the BIC-chosen mixture, at the elbow of the entropy curve
+  stability   Lange et al.'s normalised instability of K-means over half-splits (lowest)
+  stability_ari  the mean ARI between the half-split fits (highest)
+
+    python benchmarks/bench_select_k.py --latents 'CACHE/{dataset}-{seed}/latents.h5' [--sizes 3000 6000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+TRUE_K = {"benchmark": 8, "deployment": 12}
+CRITERIA = ("bic", "gap", "silhouette", "entropy", "stability", "stability_ari")
+
+
+def choose(x, ks, seed: int) -> dict:
+    """Every criterion's curve and choice on latents x (host array, already scaled)."""
+    from gpuclust.clustering.select_k import suggest_all, sweep
+
+    t0 = time.perf_counter()
+    res = sweep(x, ks, ("gmm", "kmeans"), seed=seed, stability=True, entropy=True)
+    return {"rows": res["rows"], "entropy_curve": res["entropy"]["entropy"],
+            "chosen": suggest_all(res["rows"], res["entropy"]), "seconds": time.perf_counter() - t0}
+
+
+def main(argv=None) -> int:
+    from gpuclust.atomic import write_json
+    from gpuclust.environment import describe
+    from gpuclust.latents import load_latents
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--latents", required=True, help="path pattern with {dataset} and {seed}")
+    ap.add_argument("--datasets", nargs="+", default=list(TRUE_K))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[3000, 6000])
+    ap.add_argument("--k-min", type=int, default=2)
+    ap.add_argument("--k-max", type=int, default=16)
+    ap.add_argument("--cache", default=None, help="directory for one JSON per case (resumable)")
+    ap.add_argument("--out", default="benchmarks/results/select_k.json")
+    a = ap.parse_args(argv)
+    ks = range(a.k_min, a.k_max + 1)
+    cases = []
+    for ds in a.datasets:
+        for seed in a.seeds:
+            lat = load_latents(a.latents.format(dataset=ds, seed=seed))
+            for size in a.sizes:
+                cache = a.cache and os.path.join(a.cache, f"{ds}-{seed}-{size}.json")
+                if cache and os.path.exists(cache):
+                    with open(cache) as fh:
+                        cases.append(json.load(fh))
+                    continue
+                rng = np.random.default_rng(seed)
+                idx = np.sort(rng.choice(len(lat.z), min(size, len(lat.z)), replace=False))
+                z = np.asarray(lat.z[idx], np.float64)
+                z = z / z.std()
+                load = os.getloadavg()[0]
+                case = {"dataset": ds, "seed": seed, "size": int(len(z)), "true_k": TRUE_K[ds],
+                        "load_before": load, **choose(z, ks, seed), "load_after": os.getloadavg()[0]}
+                print(ds, seed, len(z), {c: v["k"] for c, v in case["chosen"].items()},
+                      f"{case['seconds']:.0f} s", flush=True)
+                if cache:
+                    os.makedirs(a.cache, exist_ok=True)
+                    write_json(cache, case)
+                cases.append(case)
+    env = {**describe("cpu"), "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
+           "load_average": os.getloadavg()}
+    write_json(a.out, {"environment": env, "k_values": list(ks), "criteria": list(CRITERIA),
+                       "latents": "reconstruction-trained encoder (gpuclust train --objective reconstruction, "
+                                  "default epochs), every row embedded; the smaller size a seeded subsample",
+                       "summary": summary(cases), "cases": cases})
+    print(json.dumps(summary(cases), indent=1))
+    return 0
+
+
+def summary(cases) -> dict:
+    """Per criterion and dataset: how many cases chose the true K, and the chosen Ks."""
+    out = {}
+    for c in CRITERIA:
+        for ds in sorted({x["dataset"] for x in cases}):
+            mine = [x for x in cases if x["dataset"] == ds and c in x["chosen"]]
+            out.setdefault(c, {})[ds] = {"hits": sum(x["chosen"][c]["k"] == x["true_k"] for x in mine),
+                                         "cases": len(mine),
+                                         "chosen": {f"seed{x['seed']}-n{x['size']}": x["chosen"][c]["k"]
+                                                    for x in mine}}
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
