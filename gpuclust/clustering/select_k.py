@@ -13,6 +13,10 @@ from .kmeans import KMeans
 from .metrics import silhouette_samples
 
 
+# The criterion `run --k auto` follows, per clustering method (benchmarks/bench_select_k.py measured them).
+AUTO_CRITERION = {"gmm": "bic", "kmeans": "gap"}
+
+
 def _log_wk(x, k, seed):
     km = KMeans(k, n_init=1, random_state=seed).fit(x)
     return math.log(max(km.inertia_, 1e-300)), km

@@ -17,8 +17,9 @@ from .common import encoder_checkpoint, open_data
 
 
 def choose_k(ctx, lat, train_mask) -> int:
-    """cfg.k, or with "auto" the sweep's suggestion on the training latents (k_selection.json and .png)."""
-    from ...clustering.select_k import sweep
+    """cfg.k, or with "auto" the choice of AUTO_CRITERION on the training latents; every criterion's curve, its
+    choice and runner-up in k_selection.json and .png."""
+    from ...clustering.select_k import AUTO_CRITERION, suggest_all, sweep
     from ...plots.figures import k_selection_figure
 
     cfg, run_dir, backend = ctx.cfg, ctx.run, ctx.backend
@@ -28,11 +29,14 @@ def choose_k(ctx, lat, train_mask) -> int:
     hi = min(cfg.k_max, int(train_mask.sum()) - 1)
     if hi < 3:
         raise GpuclustError("too few training samples to choose K automatically; give --k")
-    res = sweep(x, range(2, hi + 1), (cfg.method,), seed=cfg.seed)
+    res = sweep(x, range(2, hi + 1), (cfg.method,), seed=cfg.seed, stability=True, entropy=cfg.method == "gmm")
+    res["chosen"] = suggest_all(res["rows"], res.get("entropy"))
+    criterion = AUTO_CRITERION[cfg.method]
+    res["auto"] = {"criterion": criterion, **res["chosen"][criterion]}
     write_json(run_dir.file("k_selection.json"), res)
     k_selection_figure(res, run_dir.file("k_selection.png"))
-    k = res["suggestion"][cfg.method]["k"]
-    ctx.log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
+    k = res["auto"]["k"]
+    ctx.log(f"K = {k} chosen automatically ({res['auto']['why']}; runner-up {res['auto']['runner_up']})")
     return int(k)
 
 
