@@ -27,12 +27,13 @@ TRUE_K = {"benchmark": 8, "deployment": 12}
 CRITERIA = ("bic", "gap", "silhouette", "entropy", "stability", "stability_ari")
 
 
-def choose(x, ks, seed: int) -> dict:
+def choose(x, ks, seed: int, n_refs: int = 3, splits: int = 2) -> dict:
     """Every criterion's curve and choice on latents x (host array, already scaled)."""
     from gpuclust.clustering.select_k import suggest_all, sweep
 
     t0 = time.perf_counter()
-    res = sweep(x, ks, ("gmm", "kmeans"), seed=seed, stability=True, entropy=True)
+    res = sweep(x, ks, ("gmm", "kmeans"), n_refs=n_refs, seed=seed, stability=True, entropy=True,
+                stability_splits=splits)
     return {"rows": res["rows"], "entropy_curve": res["entropy"]["entropy"],
             "chosen": suggest_all(res["rows"], res["entropy"]), "seconds": time.perf_counter() - t0}
 
@@ -44,20 +45,23 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--latents", required=True, help="path pattern with {dataset} and {seed}")
+    ap.add_argument("--latents-note", default="", help="how the latents were made (written to the results)")
+    ap.add_argument("--n-refs", type=int, default=3, help="gap statistic's reference sets")
+    ap.add_argument("--splits", type=int, default=2, help="half-splits per K for the stability criterion")
     ap.add_argument("--datasets", nargs="+", default=list(TRUE_K))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--sizes", type=int, nargs="+", default=[3000, 6000])
-    ap.add_argument("--k-min", type=int, default=2)
+    ap.add_argument("--k-min", type=int, default=4)
     ap.add_argument("--k-max", type=int, default=16)
     ap.add_argument("--cache", default=None, help="directory for one JSON per case (resumable)")
     ap.add_argument("--out", default="benchmarks/results/select_k.json")
     a = ap.parse_args(argv)
     ks = range(a.k_min, a.k_max + 1)
     cases = []
-    for ds in a.datasets:
-        for seed in a.seeds:
-            lat = load_latents(a.latents.format(dataset=ds, seed=seed))
-            for size in a.sizes:
+    for size in a.sizes:  # the smaller size first: its cases are cached before the slower ones start
+        for ds in a.datasets:
+            for seed in a.seeds:
+                lat = load_latents(a.latents.format(dataset=ds, seed=seed))
                 cache = a.cache and os.path.join(a.cache, f"{ds}-{seed}-{size}.json")
                 if cache and os.path.exists(cache):
                     with open(cache) as fh:
@@ -69,7 +73,7 @@ def main(argv=None) -> int:
                 z = z / z.std()
                 load = os.getloadavg()[0]
                 case = {"dataset": ds, "seed": seed, "size": int(len(z)), "true_k": TRUE_K[ds],
-                        "load_before": load, **choose(z, ks, seed), "load_after": os.getloadavg()[0]}
+                        "load_before": load, **choose(z, ks, seed, a.n_refs, a.splits), "load_after": os.getloadavg()[0]}
                 print(ds, seed, len(z), {c: v["k"] for c, v in case["chosen"].items()},
                       f"{case['seconds']:.0f} s", flush=True)
                 if cache:
@@ -79,8 +83,8 @@ def main(argv=None) -> int:
     env = {**describe("cpu"), "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
            "load_average": os.getloadavg()}
     write_json(a.out, {"environment": env, "k_values": list(ks), "criteria": list(CRITERIA),
-                       "latents": "reconstruction-trained encoder (gpuclust train --objective reconstruction, "
-                                  "default epochs), every row embedded; the smaller size a seeded subsample",
+                       "settings": {"gap_reference_sets": a.n_refs, "stability_half_splits": a.splits},
+                       "latents": a.latents_note,
                        "summary": summary(cases), "cases": cases})
     print(json.dumps(summary(cases), indent=1))
     return 0

@@ -40,6 +40,7 @@ def test_entropy_merging_joins_the_components_of_one_cluster():
 def test_elbow_is_the_change_of_slope():
     assert elbow([0, 0, 0, 0, 0.1, 5, 10, 15]) == 5
     assert elbow([1.0, 2.0]) == 2
+    assert elbow([0.0, 0.01, 0.02, 0.03], n=100) == 4  # no merge lowers the entropy: keep every component
 
 
 def test_tight_blobs_are_stable_and_a_broad_region_split_in_two_is_not():

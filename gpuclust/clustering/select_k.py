@@ -24,7 +24,7 @@ def _log_wk(x, k, seed):
 
 def sweep(x, k_values, methods=("gmm", "kmeans"), n_refs: int = 5, sample_size: int = 20000,
           seed: int = 0, covariance_type: str = "full", progress=None, stability: bool = False,
-          entropy: bool = False) -> dict:
+          entropy: bool = False, stability_splits: int = 3) -> dict:
     """Fit every K; return rows of scores and a suggested K per method with the reason.
 
     stability: add Lange's normalised instability and the half-split ARI of K-means to every row.
@@ -64,7 +64,7 @@ def sweep(x, k_values, methods=("gmm", "kmeans"), n_refs: int = 5, sample_size: 
     if stability:
         from .stability import k_stability
 
-        for row, st in zip(rows, k_stability(x, [r["k"] for r in rows], "kmeans", seed=seed)):
+        for row, st in zip(rows, k_stability(x, [r["k"] for r in rows], "kmeans", stability_splits, seed)):
             row.update(instability=st["instability"], instability_sd=st["instability_sd"],
                        stability_ari=st["stability_ari"])
     if entropy and best is not None:

@@ -120,7 +120,7 @@ def entropy_merge(probs) -> dict:
         ent[len(cols)] = _entropy(np.stack(cols, axis=1))
         maps[len(cols)] = _map_of(groups, k)
     curve = [ent[m] for m in range(1, k + 1)]
-    return {"entropy": curve, "merges": merges, "k": elbow(curve), "maps": maps}
+    return {"entropy": curve, "merges": merges, "k": elbow(curve, len(tau)), "maps": maps}
 
 
 def _map_of(groups, k: int) -> list[int]:
@@ -131,15 +131,19 @@ def _map_of(groups, k: int) -> list[int]:
     return out
 
 
-def elbow(curve) -> int:
-    """The number of clusters at the change of slope of curve[j] (j + 1 clusters): two-segment least squares."""
+def elbow(curve, n: int | None = None, tol: float = 0.01) -> int:
+    """The number of clusters at the change of slope of curve[j] (j + 1 clusters): two-segment least squares.
+
+    With n (the number of points): when even the last merge lowers the entropy by less than tol * n nats,
+    the components are already separate clusters and none is merged (the curve has no steep part).
+    """
     y = np.asarray(curve, np.float64)
     m = len(y)
-    if m <= 2:
+    if m <= 2 or (n is not None and y[-1] - y[-2] < tol * n):
         return m
     x = np.arange(1, m + 1, dtype=np.float64)
     best, pick = np.inf, m
-    for c in range(2, m):  # the break point c belongs to both segments
+    for c in range(2, m + 1):  # the break point c belongs to both segments
         sse = 0.0
         for lo, hi in ((0, c), (c - 1, m)):
             xs, ys = x[lo:hi], y[lo:hi]
