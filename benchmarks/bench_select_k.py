@@ -55,6 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k-max", type=int, default=16)
     ap.add_argument("--cache", default=None, help="directory for one JSON per case (resumable)")
     ap.add_argument("--out", default="benchmarks/results/select_k.json")
+    ap.add_argument("--readme", default=None, help="rewrite the table between the select_k markers of this file")
     a = ap.parse_args(argv)
     ks = range(a.k_min, a.k_max + 1)
     cases = []
@@ -87,7 +88,43 @@ def main(argv=None) -> int:
                        "latents": a.latents_note,
                        "summary": summary(cases), "cases": cases})
     print(json.dumps(summary(cases), indent=1))
+    if a.readme:
+        write_readme_table(a.readme, cases)
     return 0
+
+
+README_BEGIN, README_END = "<!-- select_k table: begin -->", "<!-- select_k table: end -->"
+
+
+def readme_table(cases) -> str:
+    """Markdown: per criterion and dataset, the chosen K per size (seeds 0, 1, 2) and the hits."""
+    datasets = sorted({c["dataset"] for c in cases})
+    sizes = sorted({c["size"] for c in cases})
+    head = "| criterion | " + " | ".join(f"{d} (true K = {TRUE_K[d]}): " + ", ".join(f"n={s:,}" for s in sizes)
+                                          + " | hits" for d in datasets) + " |"
+    lines = [head, "|---|" + "---|---|" * len(datasets)]
+    for crit in CRITERIA:
+        cells = []
+        for d in datasets:
+            by = {s: [c["chosen"][crit]["k"] for c in sorted(cases, key=lambda c: c["seed"])
+                      if c["dataset"] == d and c["size"] == s and crit in c["chosen"]] for s in sizes}
+            got = [k for ks in by.values() for k in ks]
+            cells += [" / ".join(" ".join(str(k) for k in by[s]) for s in sizes),
+                      f"{sum(k == TRUE_K[d] for k in got)} of {len(got)}"]
+        lines.append(f"| {crit} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme_table(path, cases) -> None:
+    from gpuclust.atomic import write_text
+
+    with open(path) as fh:
+        text = fh.read()
+    if README_BEGIN not in text:
+        raise SystemExit(f"{path}: no {README_BEGIN} marker")
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    write_text(path, head + README_BEGIN + "\n" + readme_table(cases) + "\n" + README_END + tail)
 
 
 def summary(cases) -> dict:

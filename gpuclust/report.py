@@ -96,6 +96,14 @@ def build_report(run_dir: str) -> str:
     overall = [[m, metrics[m]] for m in ("method", "silhouette", "calinski_harabasz", "davies_bouldin", "bic",
                                          "aic", "inertia", "ari", "nmi", "accuracy", "fitted_on") if m in metrics]
     parts.append(_table(overall, ["metric", "value"], "kv"))
+    sel = _load(run_dir, "k_selection.json")
+    if sel and sel.get("auto"):
+        auto = sel["auto"]
+        parts.append(f"<h2>Choosing K</h2><p>K = {auto['k']} by {html.escape(auto['criterion'])} "
+                     f"({html.escape(auto['why'])}); runner-up {_fmt(auto.get('runner_up'))}. "
+                     "The curves are in the figure <i>Choosing K</i> below.</p>"
+                     + _table([[c, v["k"], v.get("runner_up"), v["why"]] for c, v in sel.get("chosen", {}).items()],
+                              ["criterion", "K", "runner-up", "rule"]))
     nov = metrics.get("novelty")
     if nov:
         parts.append(

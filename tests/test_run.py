@@ -232,6 +232,7 @@ def test_k_auto_chooses_k_from_a_sweep(tiny_run, tmp_path):
     suggested = sel["auto"]["k"]
     assert sel["auto"]["k"] == sel["chosen"][sel["auto"]["criterion"]]["k"]
     assert {"bic", "stability", "stability_ari", "entropy"} <= set(sel["chosen"])
+    assert "<h2>Choosing K</h2>" in (out / "report.html").read_text()
     assert json.load(open(out / "metrics.json"))["k"] == suggested  # the run clusters with the sweep's choice
     assert max(int(r["cluster"]) for r in csv.DictReader(open(out / "labels.csv"))) < suggested
 
