@@ -13,7 +13,8 @@ from .kmeans import KMeans
 from .metrics import silhouette_samples
 
 
-# The criterion `run --k auto` follows, per clustering method (benchmarks/bench_select_k.py measured them).
+# The criterion `run --k auto` follows, per clustering method. benchmarks/bench_select_k.py (select_k.json):
+# BIC came closest of all (mean error 1.3 and 1.0 on the benchmark and scenario; stability 2.7 and 3.3).
 AUTO_CRITERION = {"gmm": "bic", "kmeans": "gap"}
 
 
