@@ -61,7 +61,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
 
     from gpuclust.atomic import write_json
     from gpuclust.backend import resolve_backend
-    from gpuclust.clustering.select_k import sweep
+    from gpuclust.clustering.select_k import suggest_all, sweep
     from gpuclust.errors import GpuclustError
     from gpuclust.latents import load_latents
     from gpuclust.plots.figures import k_selection_figure
@@ -81,11 +81,15 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     with output_dir(out):
         ks = list(range(k_min, k_max + 1))
         with tqdm(total=len(ks), desc="select-k", disable=None) as bar:
-            res = sweep(x, ks, methods, seed=seed, progress=bar.update)
+            res = sweep(x, ks, methods, seed=seed, progress=bar.update, stability=True, entropy="gmm" in methods)
+        res["chosen"] = suggest_all(res["rows"], res.get("entropy"))
         write_json(os.path.join(out, "k_selection.json"), res)
         k_selection_figure(res, os.path.join(out, "k_selection.png"))
     for m, s in res["suggestion"].items():
         click.echo(f"{m}: suggested K = {s['k']} ({s['why']})")
+    for c, s in res["chosen"].items():
+        click.echo(f"  {c}: K = {s['k']}" + (f", runner-up {s['runner_up']}" if s.get("runner_up") else "")
+                   + f" ({s['why']})")
     click.echo(f"wrote {out}/k_selection.json and {out}/k_selection.png")
 
 

@@ -82,10 +82,28 @@ def build_report(run_dir: str) -> str:
     k = metrics["k"]
     per = [[j, metrics["cluster_sizes"][j], metrics["silhouette_per_cluster"][j],
             metrics["mean_distance_to_centre"][j]] for j in range(k)]
-    parts.append("<h2>Clusters</h2>" + _table(per, ["cluster", "events", "silhouette", "mean distance to centre"]))
+    head = ["cluster", "events", "silhouette", "mean distance to centre"]
+    stab = metrics.get("cluster_stability")
+    if stab:
+        per = [r + [stab["per_cluster"][r[0]], stab["verdict"][r[0]]] for r in per]
+        per.sort(key=lambda r: -r[4])
+        head += ["stability", "verdict"]
+    parts.append("<h2>Clusters</h2>" + _table(per, head))
+    if stab:
+        parts.append(f"<p class='muted'>Stability: {html.escape(stab['method'])}; most stable first. Above "
+                     f"{stab['thresholds']['stable']} stable, {stab['thresholds']['unstable']} or below unstable "
+                     "(the cluster splits or merges differently from refit to refit).</p>")
     overall = [[m, metrics[m]] for m in ("method", "silhouette", "calinski_harabasz", "davies_bouldin", "bic",
                                          "aic", "inertia", "ari", "nmi", "accuracy", "fitted_on") if m in metrics]
     parts.append(_table(overall, ["metric", "value"], "kv"))
+    sel = _load(run_dir, "k_selection.json")
+    if sel and sel.get("auto"):
+        auto = sel["auto"]
+        parts.append(f"<h2>Choosing K</h2><p>K = {auto['k']} by {html.escape(auto['criterion'])} "
+                     f"({html.escape(auto['why'])}); runner-up {_fmt(auto.get('runner_up'))}. "
+                     "The curves are in the figure <i>Choosing K</i> below.</p>"
+                     + _table([[c, v["k"], v.get("runner_up"), v["why"]] for c, v in sel.get("chosen", {}).items()],
+                              ["criterion", "K", "runner-up", "rule"]))
     nov = metrics.get("novelty")
     if nov:
         parts.append(

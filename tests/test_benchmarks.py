@@ -59,3 +59,30 @@ def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
     assert all(0 < w["share_of_class"] <= 1 for w in went.values())
     assert "calving" in doc["first_half_predicts_second"]["unknown_by_class"]
     assert (tmp_path / "s" / "second-half-temporal.png").exists()
+
+
+def test_bench_select_k_scores_every_criterion_and_writes_the_readme_table(tmp_path):
+    import numpy as np
+    from sklearn.datasets import make_blobs
+
+    from gpuclust.latents import Latents
+    from gpuclust.latents.io import save_latents
+
+    for ds, k in (("benchmark", 8), ("deployment", 12)):
+        z, y = make_blobs(300, 3, centers=k, cluster_std=0.3, center_box=(-20, 20), random_state=1)
+        save_latents(tmp_path / f"{ds}-0.h5", Latents(z.astype("float32"), np.arange(300), y))
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- select_k table: begin -->\nold\n<!-- select_k table: end -->\nafter\n")
+    out = tmp_path / "sel.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_select_k.py"), "--latents",
+                        str(tmp_path / "{dataset}-{seed}.h5"), "--seeds", "0", "--sizes", "300", "--k-min", "7",
+                        "--k-max", "13", "--n-refs", "1", "--splits", "1", "--out", str(out), "--readme", str(readme)],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    res = json.load(open(out))
+    assert {c["dataset"] for c in res["cases"]} == {"benchmark", "deployment"}
+    assert set(res["cases"][0]["chosen"]) == set(res["criteria"])
+    assert res["summary"]["bic"]["benchmark"]["hits"] == 1  # well-separated blobs: BIC finds them
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("before\n") and text.endswith("after\n")
+    assert "| bic | 8 | 1 of 1 | 12 | 1 of 1 |" in text

@@ -41,6 +41,6 @@ def test_select_k_writes_table_plot_and_suggestion(tmp_path):
     out = tmp_path / "k"
     r = CliRunner().invoke(cli, ["select-k", str(lat), "--k-min", "2", "--k-max", "5", "-o", str(out)])
     assert r.exit_code == 0, r.output
-    assert "suggested K = 3" in r.output
+    assert "suggested K = 3" in r.output and "stability: K = 3" in r.output and "entropy: K =" in r.output
     assert (out / "k_selection.png").stat().st_size > 10_000
     assert len(json.load(open(out / "k_selection.json"))["rows"]) == 4

@@ -34,7 +34,15 @@ def test_loss_confusion_kselection_have_labelled_axes(captured):
     res = {"rows": [{"k": k, "bic": 10.0 - k, "aic": 9.0 - k} for k in (2, 3, 4)],
            "suggestion": {"gmm": {"k": 4, "why": "lowest BIC"}}}
     figures.k_selection_figure(res, "k.png")
-    loss, conf, ks = captured
+    res["rows"] = [{**r, "instability": 0.1 * k, "instability_sd": 0.01, "stability_ari": 1 - 0.1 * k}
+                   for k, r in zip((2, 3, 4), res["rows"])]
+    res.update(entropy={"entropy": [0.0, 1.0, 9.0, 20.0], "k": 2},
+               chosen={"bic": {"k": 4, "runner_up": 3, "why": ""}, "stability": {"k": 2, "runner_up": 3, "why": ""}})
+    figures.k_selection_figure(res, "k2.png")
+    loss, conf, ks, ks2 = captured
+    assert len(ks2.axes) == 5 and all(labelled(ax) for ax in ks2.axes)
+    bic_lines = [ln.get_xdata()[0] for ln in ks2.axes[0].get_lines() if ln.get_linestyle() in (":", "--")]
+    assert sorted(bic_lines) == [3, 4]  # the choice and the runner-up
     assert labelled(loss.axes[0]) and "loss" in loss.axes[0].get_ylabel()
     assert labelled(conf.axes[0]) and [t.get_text() for t in conf.axes[0].get_yticklabels()] == ["quake", "noise"]
     assert all(labelled(ax) for ax in ks.axes)

@@ -45,7 +45,7 @@ def test_default_run_produces_everything_a_user_needs(tiny_run):
     out, output = tiny_run
     for name in ("config.json", "environment.json", "splits.npz", "checkpoints/best.pt", "checkpoints/last.pt",
                  "latents.h5", "labels.csv", "metrics.json", "tsne.csv", "tsne.png", "loss.png", "confusion.png",
-                 "temporal.png", "report.html", "gallery/cluster00.png"):
+                 "temporal.png", "report.html", "gallery/cluster00.png", "cluster_stability.csv"):
         assert (out / name).exists(), name
     m = json.load(open(out / "metrics.json"))
     rows = list(csv.DictReader(open(out / "labels.csv")))
@@ -56,6 +56,10 @@ def test_default_run_produces_everything_a_user_needs(tiny_run):
     assert m["ari"] == pytest.approx(adjusted_rand_score([r["true_class"] for r in rows], [r["cluster"] for r in rows]))
     assert m["ari"] > 0.05 and {r["cluster"] for r in rows} <= {"0", "1", "2", "3"}
     assert len(rows) == 400 and {"row", "cluster", "station", "dt_on", "true_class"} <= set(rows[0])
+    stab = m["cluster_stability"]
+    assert len(stab["per_cluster"]) == 4 and all(0 <= j <= 1 for j in stab["per_cluster"])
+    written = list(csv.DictReader(open(out / "cluster_stability.csv")))
+    assert [float(r["stability"]) for r in written] == sorted((round(j, 4) for j in stab["per_cluster"]), reverse=True)
     assert sorted(int(r["row"]) for r in rows) == list(range(400))
     assert "ARI" in output and "report:" in output and "seconds per stage" in output
     assert not list(out.rglob("*.tmp"))
@@ -65,6 +69,7 @@ def test_report_is_self_contained_and_shows_every_cluster(tiny_run):
     out, _ = tiny_run
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 6
+    assert "<th>stability</th>" in html and "most stable first" in html
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html)  # links nothing outside itself
     sizes = json.load(open(out / "metrics.json"))["cluster_sizes"]
     for j in range(4):  # every cluster has its gallery, or the report says it has no events
@@ -223,7 +228,11 @@ def test_k_auto_chooses_k_from_a_sweep(tiny_run, tmp_path):
     r = invoke("run", *[a if a != "4" else "auto" for a in TINY], "--k-max", "5", "-o", out, "--resume")
     assert r.exit_code == 0, r.output
     assert "chosen automatically" in r.output and (out / "k_selection.png").exists()
-    suggested = json.load(open(out / "k_selection.json"))["suggestion"]["gmm"]["k"]
+    sel = json.load(open(out / "k_selection.json"))
+    suggested = sel["auto"]["k"]
+    assert sel["auto"]["k"] == sel["chosen"][sel["auto"]["criterion"]]["k"]
+    assert {"bic", "stability", "stability_ari", "entropy"} <= set(sel["chosen"])
+    assert "<h2>Choosing K</h2>" in (out / "report.html").read_text()
     assert json.load(open(out / "metrics.json"))["k"] == suggested  # the run clusters with the sweep's choice
     assert max(int(r["cluster"]) for r in csv.DictReader(open(out / "labels.csv"))) < suggested
 

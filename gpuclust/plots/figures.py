@@ -74,30 +74,61 @@ def map_figure(ref_xy, ref_labels, new_xy, new_labels, unknown, k: int, path,
 
 
 def k_selection_figure(result: dict, path) -> None:
+    """One panel per criterion of a K sweep; the choice (dotted) and the runner-up (dashed) where known."""
     rows = result["rows"]
     ks = [r["k"] for r in rows]
     panels = [(key, label) for key, label in (("bic", "BIC"), ("aic", "AIC"), ("inertia", "inertia"),
-                                              ("silhouette", "silhouette"), ("gap", "gap statistic"))
+                                              ("silhouette", "silhouette"), ("gap", "gap statistic"),
+                                              ("instability", "instability (normalised)"),
+                                              ("stability_ari", "half-split ARI"))
               if key in rows[0]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False)
+    ent = result.get("entropy")
+    n = len(panels) + (1 if ent else 0)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
+    chosen = result.get("chosen") or {}
+    criterion_of = {"bic": "bic", "aic": None, "inertia": "gap", "gap": "gap", "silhouette": "silhouette",
+                    "instability": "stability", "stability_ari": "stability_ari"}
     for ax, (key, label) in zip(axes[0], panels):
         y = [r[key] for r in rows]
         if key == "gap":
             ax.errorbar(ks, y, yerr=[r["gap_sd"] for r in rows], fmt="o-", color=palette(1)[0])
+        elif key == "instability":
+            ax.errorbar(ks, y, yerr=[r["instability_sd"] for r in rows], fmt="o-", color=palette(1)[0])
         else:
             ax.plot(ks, y, "o-", color=palette(1)[0])
+        _mark_choice(ax, chosen.get(criterion_of[key]) if chosen else _legacy_choice(result, key))
         ax.set_xlabel("K (clusters)")
         ax.set_ylabel(label)
         ax.set_title(label)
         ax.grid(alpha=0.3)
-    for m, s in result.get("suggestion", {}).items():
-        for ax, (key, _) in zip(axes[0], panels):
-            if (m == "gmm" and key in ("bic", "aic")) or (m == "kmeans" and key not in ("bic", "aic")):
-                ax.axvline(s["k"], color="grey", ls=":", label=f"suggested K={s['k']}")
-                ax.legend(fontsize=7)
-    fig.suptitle("Choosing K")
+    if ent:
+        ax = axes[0][-1]
+        curve = ent["entropy"]
+        ax.plot(range(1, len(curve) + 1), curve, "o-", color=palette(1)[0])
+        _mark_choice(ax, chosen.get("entropy") or {"k": ent["k"]})
+        ax.set_xlabel(f"clusters (merged from {len(curve)} components)")
+        ax.set_ylabel("posterior entropy")
+        ax.set_title("entropy merging")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Choosing K" + (f": {result['auto']['criterion']} chose {result['auto']['k']}"
+                                 if result.get("auto") else ""))
     fig.tight_layout()
     save(fig, path)
+
+
+def _legacy_choice(result, key):
+    """The per-method suggestion of a sweep without "chosen" (select-k's: gmm for BIC/AIC, K-means otherwise)."""
+    s = result.get("suggestion", {})
+    return s.get("gmm") if key in ("bic", "aic") else s.get("kmeans")
+
+
+def _mark_choice(ax, pick) -> None:
+    if not pick:
+        return
+    ax.axvline(pick["k"], color="grey", ls=":", label=f"chosen K={pick['k']}")
+    if pick.get("runner_up") is not None:
+        ax.axvline(pick["runner_up"], color="grey", ls="--", alpha=0.6, label=f"runner-up K={pick['runner_up']}")
+    ax.legend(fontsize=7)
 
 
 def confusion_figure(cm: np.ndarray, class_names, path, cluster_names=None) -> None:

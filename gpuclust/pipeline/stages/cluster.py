@@ -9,6 +9,7 @@ import numpy as np
 from ...atomic import atomic_path, write_json
 from ...clustering import novelty
 from ...clustering.api import centres_of, cluster, read_labels, write_outputs
+from ...clustering.stability import refit_stability, write_stability_csv
 from ...errors import GpuclustError
 from ..saved_run import load_run_model, majority_classes, save_model
 from .base import Stage
@@ -16,8 +17,9 @@ from .common import encoder_checkpoint, open_data
 
 
 def choose_k(ctx, lat, train_mask) -> int:
-    """cfg.k, or with "auto" the sweep's suggestion on the training latents (k_selection.json and .png)."""
-    from ...clustering.select_k import sweep
+    """cfg.k, or with "auto" the choice of AUTO_CRITERION on the training latents; every criterion's curve, its
+    choice and runner-up in k_selection.json and .png."""
+    from ...clustering.select_k import AUTO_CRITERION, suggest_all, sweep
     from ...plots.figures import k_selection_figure
 
     cfg, run_dir, backend = ctx.cfg, ctx.run, ctx.backend
@@ -27,11 +29,14 @@ def choose_k(ctx, lat, train_mask) -> int:
     hi = min(cfg.k_max, int(train_mask.sum()) - 1)
     if hi < 3:
         raise GpuclustError("too few training samples to choose K automatically; give --k")
-    res = sweep(x, range(2, hi + 1), (cfg.method,), seed=cfg.seed)
+    res = sweep(x, range(2, hi + 1), (cfg.method,), seed=cfg.seed, stability=True, entropy=cfg.method == "gmm")
+    res["chosen"] = suggest_all(res["rows"], res.get("entropy"))
+    criterion = AUTO_CRITERION[cfg.method]
+    res["auto"] = {"criterion": criterion, **res["chosen"][criterion]}
     write_json(run_dir.file("k_selection.json"), res)
     k_selection_figure(res, run_dir.file("k_selection.png"))
-    k = res["suggestion"][cfg.method]["k"]
-    ctx.log(f"K = {k} chosen automatically ({res['suggestion'][cfg.method]['why']})")
+    k = res["auto"]["k"]
+    ctx.log(f"K = {k} chosen automatically ({res['auto']['why']}; runner-up {res['auto']['runner_up']})")
     return int(k)
 
 
@@ -68,6 +73,22 @@ def fit(ctx, lat, k: int, train_mask):
                    host_z=lat.z if backend.client is not None else None)
 
 
+STABILITY_REFITS = 5
+
+
+def stability_of(ctx, lat, res, k: int, train_mask) -> dict:
+    """How stable each cluster is over bootstrap refits of the clustering on the run's latents (host), timed."""
+    import time
+
+    cfg = ctx.cfg
+    t0 = time.perf_counter()
+    x = np.asarray(lat.z, np.float64) / res.metrics["latent_scale"]
+    out = refit_stability(x, res.labels, cfg.method, k, cfg.seed, cfg.covariance_type,
+                          train_mask if cfg.fit_on == "train" else None, STABILITY_REFITS)
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
 def save_run_model(ctx, lat, res, k: int, train_mask, sf) -> str:
     cfg, run_dir = ctx.cfg, ctx.run
     names = sf.class_names
@@ -85,6 +106,7 @@ def run(ctx) -> dict:
     k = choose_k(ctx, lat, train_mask)
     res = fit(ctx, lat, k, train_mask)
     metrics = res.metrics
+    metrics["cluster_stability"] = stability_of(ctx, lat, res, k, train_mask)
     centres = centres_of(res.model, metrics)
     with atomic_path(run_dir.file("centres.npy")) as tmp, open(tmp, "wb") as fh:
         np.save(fh, centres)
@@ -99,6 +121,7 @@ def run(ctx) -> dict:
                             "unknown": int(unknown.sum()), "unknown_fraction": float(unknown.mean())})
     write_outputs(run_dir.path, lat.rows, res.labels, res.probs, metrics, catalogue, lat.truth, names, res.scores,
                   unknown)
+    write_stability_csv(run_dir.file("cluster_stability.csv"), metrics["cluster_stability"], metrics["cluster_sizes"])
     if cfg.format == "quakeml":
         from ...export import quakeml_types, write_quakeml
 
@@ -137,5 +160,5 @@ def load_centres(ctx) -> np.ndarray:
     return np.load(ctx.run.file("centres.npy"), allow_pickle=False)
 
 
-STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json"), needs=("latents", "splits"),
+STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv"), needs=("latents", "splits"),
               keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on"))
