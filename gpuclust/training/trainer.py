@@ -52,7 +52,8 @@ class Reconstruction(Objective):
     def __init__(self, opt, val, cfg: TrainConfig, out_dir, device, history, best_val, bad, best_state):
         self.opt, self.val, self.cfg, self.device = opt, val, cfg, device
         self.last, self.best_path = os.path.join(out_dir, "last.pt"), os.path.join(out_dir, "best.pt")
-        self.out_dir, self.history, self.best_val, self.bad, self.best_state = out_dir, history, best_val, bad, best_state
+        self.out_dir, self.history = out_dir, history
+        self.best_val, self.bad, self.best_state = best_val, bad, best_state
 
     def finished(self) -> bool:
         return self.bad >= self.cfg.patience
