@@ -69,7 +69,7 @@ def make_archive(root, stations, days, day_s, seed=0):
 
 
 def params(on, off):
-    from gpuclust.data.spectrogram import SpectrogramParams
+    from gpuclust.data.make_spectrograms import SpectrogramParams
     from gpuclust.data.waveforms import DetectionParams
 
     return SpectrogramParams(), DetectionParams(on=on, off=off)
@@ -179,7 +179,7 @@ def peak_memory(cmd) -> float:
 
 TODAY_CMD = r'''
 import sys
-from gpuclust.data.spectrogram import SpectrogramParams
+from gpuclust.data.make_spectrograms import SpectrogramParams
 from gpuclust.data.waveforms import DetectionParams, waveforms_to_ris
 waveforms_to_ris(sys.argv[4:], sys.argv[1], SpectrogramParams(), DetectionParams(on=float(sys.argv[2]), off=float(sys.argv[3])))
 '''

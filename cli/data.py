@@ -123,7 +123,7 @@ def spectrograms(inputs, output, start, end, stations, channels, workers, dask, 
     continued by running the same command again.
     """
     from gpuclust.atomic import ensure_writable_file
-    from gpuclust.data.spectrogram import SpectrogramParams
+    from gpuclust.data.make_spectrograms import SpectrogramParams
     from gpuclust.data.waveforms import DetectionParams
 
     p = SpectrogramParams(fs=fs, nperseg=nperseg, beta=beta, noverlap=noverlap, nfft=nfft,

@@ -175,7 +175,8 @@ def bench_fused_kernel(x, k, iters=200, grid=None, device="cuda") -> dict:
     import torch
 
     from .clustering import em, fused_em
-    from .clustering.gmm import GaussianMixture, LocalData
+    from .clustering.gmm import GaussianMixture
+    from .clustering.local_data import LocalData
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     xt = torch.asarray(x, dtype=torch.float32, device=device)

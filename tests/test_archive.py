@@ -13,7 +13,7 @@ from obspy import Stream, Trace, UTCDateTime
 
 from gpuclust.archive.job import run_archive
 from gpuclust.archive.synthetic import sds_path
-from gpuclust.data.spectrogram import SpectrogramParams
+from gpuclust.data.make_spectrograms import SpectrogramParams
 from gpuclust.data.spectrograms import open_spectrograms
 from gpuclust.data.waveforms import DetectionParams
 from gpuclust.errors import GpuclustError

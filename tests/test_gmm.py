@@ -11,7 +11,7 @@ from sklearn.mixture import GaussianMixture as SkGM
 
 from gpuclust import GaussianMixture, GpuclustError
 from gpuclust.clustering import em
-from gpuclust.clustering.gmm import LocalData
+from gpuclust.clustering.local_data import LocalData
 
 
 def quiet(fn):

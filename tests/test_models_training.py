@@ -235,3 +235,56 @@ def test_a_diverging_refinement_says_lower_the_learning_rate(synth_file, tmp_pat
     model, tr, _ = linear_ae_trained_two_epochs(synth_file, tmp_path)
     with pytest.raises(GpuclustError, match="diverged at epoch 1; try a lower --lr"):
         refine(model, tr, 4, "cpu", epochs=2, gamma=10.0, lr=1e12, seed=0, n_init=1, quiet=True)
+
+
+class _Toy:
+    """A training source of 40 two-feature samples (positions, tensors), as the sources give them."""
+
+    def __init__(self):
+        self.x = torch.linspace(-1, 1, 80).reshape(40, 2)
+
+    def __len__(self):
+        return len(self.x)
+
+    def batches(self, batch_size, shuffle, seed=0):
+        order = np.random.default_rng(seed).permutation(len(self.x)) if shuffle else np.arange(len(self.x))
+        for i in range(0, len(order), batch_size):
+            pos = order[i:i + batch_size]
+            yield pos, self.x[pos]
+
+
+def test_the_loop_checks_divergence_before_the_objective_ends_its_epoch():
+    """The loop's order, for every objective: a non-finite loss stops with the objective's advice before its
+    end of epoch (a mixture refit, a checkpoint) sees diverged weights; after_step can end an epoch early."""
+    from gpuclust.training.loop import Objective, run_epochs
+
+    class Probe(Objective):
+        def __init__(self, blow_up_at):
+            self.blow_up_at, self.ended, self.steps = blow_up_at, [], []
+
+        def loss(self, out, pos, x):
+            loss = ((out - x) ** 2).mean()
+            if len(self.ended) + 1 == self.blow_up_at:
+                loss = loss * float("nan")
+            return loss, {"mse": loss}
+
+        def after_step(self, model, step):
+            self.steps.append(step)
+            return step == 2  # end each epoch after two of its four batches
+
+        def diverged(self, epoch):
+            return GpuclustError(f"probe diverged at epoch {epoch.number}; try a lower --lr")
+
+        def end_epoch(self, model, epoch):
+            self.ended.append((epoch.number, epoch.seen, epoch.means["mse"]))
+
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ok = Probe(blow_up_at=None)
+    run_epochs(model, _Toy(), ok, opt, epochs=3, batch_size=10, seed=0, device="cpu", quiet=True)
+    assert [(e, seen) for e, seen, _ in ok.ended] == [(1, 20), (2, 20), (3, 20)] and ok.steps == [1, 2] * 3
+    assert all(np.isfinite(m) for _, _, m in ok.ended)
+    bad = Probe(blow_up_at=2)
+    with pytest.raises(GpuclustError, match="diverged at epoch 2; try a lower --lr"):
+        run_epochs(model, _Toy(), bad, opt, epochs=3, batch_size=10, seed=0, device="cpu", quiet=True)
+    assert [e for e, _, _ in bad.ended] == [1]  # epoch 2 never reached its end

@@ -137,7 +137,7 @@ def test_location_codes_and_units_are_kept(tmp_path):
 
 
 def test_append_refuses_spectrograms_made_otherwise(tmp_path):
-    from gpuclust.data.spectrogram import SpectrogramParams
+    from gpuclust.data.make_spectrograms import SpectrogramParams
 
     out = tmp_path / "o.h5"
     waveforms_to_ris([real_waveform()], out, d=DetectionParams(on=3.0, off=1.5))

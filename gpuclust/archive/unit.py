@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.spectrogram import SpectrogramParams, spectrograms
+from ..data.make_spectrograms import SpectrogramParams, spectrograms
 from ..data.waveforms import DetectionParams, triggers
 
 OUTPUTS = {"disp": ("DISP", "m"), "vel": ("VEL", "m/s"), "acc": ("ACC", "m/s^2")}

@@ -4,9 +4,10 @@ The same lines run on NumPy, CuPy, PyTorch (CPU or CUDA) and array-api-strict:
 every array is made in the namespace and on the device of the data.
 
 One iteration is: for each chunk of samples, `chunk_stats` (E-step and the
-sufficient statistics it implies) -> `combine` -> `m_step`. The one-process
-fit loops over chunks; the Dask fit maps `chunk_stats` over partitions and
-reduces with `combine`. Only K x D x D numbers cross between the two halves.
+sufficient statistics it implies) -> `combine` -> `params_from_stats` (the
+M-step). The one-process fit loops over chunks; the Dask fit maps `chunk_stats`
+over partitions and reduces with `combine`. Only K x D x D numbers cross
+between the two halves.
 
 The hot path is two matrix products per chunk and no per-component loop. Each
 sample is expanded once into its quadratic design row
@@ -238,8 +239,9 @@ class Total:
     shift: object  # (D,)
 
 
-def m_step(st: Stats, cov_type: str, reg_covar: float, total: Total | None = None):
-    """(nk, means, covariances in the type's shape) from combined statistics, as scikit-learn estimates them."""
+def gaussian_estimates(st: Stats, cov_type: str, reg_covar: float, total: Total | None = None):
+    """(nk, means, covariances in the type's shape) from combined statistics, as scikit-learn estimates them:
+    the M-step's raw estimates, before params_from_stats turns them into weights and precision factors."""
     xp, dev = namespace(st.s1)
     dtype = st.s1.dtype
     d = st.s1.shape[1]
@@ -322,8 +324,9 @@ def cast_params(p: Params, dtype) -> Params:
 
 def params_from_stats(st: Stats, cov_type: str, reg_covar: float, n_samples: int | None = None,
                       total: Total | None = None) -> Params:
-    """The M-step. With n_samples, weights are nk / n_samples (scikit-learn's initialisation), else normalised."""
+    """The M-step: mixture parameters (weights, means, covariances and their precision factors) from combined
+    statistics. With n_samples, weights are nk / n_samples (scikit-learn's initialisation), else normalised."""
     xp, _ = namespace(st.s1)
-    nk, means, cov = m_step(st, cov_type, reg_covar, total)
+    nk, means, cov = gaussian_estimates(st, cov_type, reg_covar, total)
     weights = nk / n_samples if n_samples is not None else nk / xp.sum(nk)
     return Params(weights, means, cov, precision_cholesky(cov, cov_type), cov_type)

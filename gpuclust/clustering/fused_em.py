@@ -78,7 +78,7 @@ def triton_available() -> bool:
 
 
 def accelerate(data):
-    """gmm.LocalData -> the same data with fused iterations where `runs_on` its samples; else `data` itself."""
+    """local_data.LocalData -> the same data with fused iterations where `runs_on` its samples; else `data` itself."""
     return FusedData(data) if SETTINGS["enabled"] and runs_on(data.xc) else data
 
 
@@ -97,7 +97,7 @@ def _torch(a):
 
 
 class FusedData:
-    """One process's samples (a gmm.LocalData) whose EM iterations run as the two fused kernels.
+    """One process's samples (a local_data.LocalData) whose EM iterations run as the two fused kernels.
 
     Everything else (initialisations, labels, the float64 retry) is the wrapped LocalData's.
     """

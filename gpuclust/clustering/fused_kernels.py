@@ -86,7 +86,7 @@ def m_step(part_ptr, ll_ptr, n_parts, par_ptr, const_ptr, out_ptr, flag_ptr, reg
     inner = (r < D) & (c < D)
     s1 = tl.where(idx < D, tl.sum(tl.where(c == D, s, 0.0), axis=1), 0.0)  # (DP,) sum r x
     mean = s1 / nk
-    # em.m_step's full covariance, term for term
+    # em.gaussian_estimates' full covariance, term for term
     cov = tl.where(inner, s / nk - (2.0 - nk_raw / nk) * (mean[:, None] * mean[None, :]), 0.0)
     cov = cov + tl.where((r == c) & (r < D), reg, 0.0)
     # Cholesky factor L (lower) of cov, column by column; padding keeps a unit diagonal

@@ -93,20 +93,16 @@ class KMeans(_SkKMeans):
         if init_is_array:
             init = init - x_mean
         blocks = LocalBlocks(xc, w)
-        best = None
-        for _ in range(self._n_init):
-            centres = self._initial_centres(blocks, xc, init, random_state, w)
-            if self.verbose:
-                print("Initialization complete")
-            if engine == "cuml":
-                labels, inertia, centres, n_iter = self._fit_cuml(xc, w, centres)
-            else:
-                run = lloyd if is_numpy(xp) else lloyd_deferred  # same results; no host wait per iteration
-                labels, inertia, centres, n_iter = run(blocks, centres, self.max_iter, self._tol, self.verbose)
-            host = to_numpy(labels)
-            if best is None or (inertia < best[1] and not same_clustering(host, best[4], self.n_clusters)):
-                best = (labels, inertia, centres, n_iter, host)
-        labels, inertia, centres, n_iter, host = best
+        if engine == "cuml":
+            def run(centres):
+                return self._fit_cuml(xc, w, centres)
+        else:
+            iterate = lloyd if is_numpy(xp) else lloyd_deferred  # same results; no host wait per iteration
+
+            def run(centres):
+                return iterate(blocks, centres, self.max_iter, self._tol, self.verbose)
+        labels, inertia, centres, n_iter, host = self._best_of_n_init(
+            lambda: self._initial_centres(blocks, xc, init, random_state, w), run, to_numpy)
         distinct = len(np.unique(host))
         if distinct < self.n_clusters:
             warnings.warn(f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
@@ -119,6 +115,21 @@ class KMeans(_SkKMeans):
         self.n_iter_ = int(n_iter)
         self._n_threads = _n_threads()
         return self
+
+    def _best_of_n_init(self, start, run, host_labels):
+        """scikit-learn's restarts: `self._n_init` runs `run(start())`, each giving (labels, inertia, centres,
+        n_iter); the one of least inertia is kept unless it is the same clustering as the best so far.
+        Returns the best run's four and its labels on the host (`host_labels(labels)`)."""
+        best = None
+        for _ in range(self._n_init):
+            centres = start()
+            if self.verbose:
+                print("Initialization complete")
+            labels, inertia, centres, n_iter = run(centres)
+            host = host_labels(labels)
+            if best is None or (inertia < best[1] and not same_clustering(host, best[4], self.n_clusters)):
+                best = (labels, inertia, centres, n_iter, host)
+        return best
 
     def _check_params_vs_input_xp(self, x, xp):
         """scikit-learn's `_check_params_vs_input`, with the tolerance computed in the input's namespace."""

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from .ris_writer import RISWriter
-from .spectrogram import SpectrogramParams, bandpass, spectrograms
+from .make_spectrograms import SpectrogramParams, bandpass, spectrograms
 from .synth import CLASS_NAMES as BENCHMARK_CLASSES
 from .synth import DURATION_S, _band_noise, _decay, _events, catalogue_row
 

@@ -25,7 +25,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from .ris_writer import RISWriter
-from .spectrogram import SpectrogramParams, bandpass, spectrograms
+from .make_spectrograms import SpectrogramParams, bandpass, spectrograms
 
 # name, share of the rows, one line of physics
 CLASSES = [

@@ -14,17 +14,17 @@ import numpy as np
 
 from ..errors import GpuclustError
 from .ris_writer import RISWriter
-from .spectrogram import SpectrogramParams, spectrograms
+from .make_spectrograms import SpectrogramParams, spectrograms
 
 
 @dataclass(frozen=True)
 class DetectionParams:
+    channel: str = "*Z"  # which channels to use (ObsPy wildcard)
     sta_s: float = 0.5
     lta_s: float = 30.0
     on: float = 15.0
     off: float = 10.0
     min_gap_s: float = 5.0
-    channel: str = "*Z"  # which channels to use (ObsPy wildcard)
 
     def check(self) -> "DetectionParams":
         if not 0 < self.sta_s < self.lta_s:

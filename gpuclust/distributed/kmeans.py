@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 
 from ..backend import has_cuml, namespace, to_numpy
 from ..clustering.kmeans import KMeans
-from ..clustering.lloyd import kmeans_plusplus, lloyd, nearest, same_clustering
+from ..clustering.lloyd import lloyd, nearest
 from .blocks import DaskBlocks, on
 from .validation import check_dask_latents
 
@@ -48,26 +48,16 @@ class DaskKMeans(KMeans):
             self._validate_center_shape(probe, init)
             init = init - x_mean
         use_cuml = _cupy_partitions(x) and self.engine in ("auto", "cuml") and has_cuml("cuml.dask.cluster")
-        best = None
-        for _ in range(self._n_init):
-            if isinstance(init, str) and init == "k-means++":
-                centres = kmeans_plusplus(blocks, self.n_clusters, random_state)[0]
-            elif isinstance(init, str):
-                seeds = random_state.choice(blocks.n, size=self.n_clusters, replace=False,
-                                            p=np.full(blocks.n, 1.0 / blocks.n))
-                centres = blocks.rows(seeds)
-            elif callable(init):
-                raise NotImplementedError("a callable init is not supported on Dask; pass centres as an array")
-            else:
-                centres = init
+
+        def run(centres):
             if use_cuml:
-                labels, inertia, centres, n_iter = self._fit_cuml_dask(blocks.x, centres)
-            else:
-                labels, inertia, centres, n_iter = lloyd(blocks, centres, self.max_iter, self._tol, self.verbose)
-            host = blocks.host_labels(labels) if self._n_init > 1 else None
-            if best is None or (inertia < best[1] and not same_clustering(host, best[4], self.n_clusters)):
-                best = (labels, inertia, centres, n_iter, host)
-        labels, inertia, centres, n_iter, _ = best
+                return self._fit_cuml_dask(blocks.x, centres)
+            return lloyd(blocks, centres, self.max_iter, self._tol, self.verbose)
+
+        # the labels come to the client only where restarts are compared
+        host_labels = blocks.host_labels if self._n_init > 1 else (lambda labels: None)
+        labels, inertia, centres, n_iter, _ = self._best_of_n_init(
+            lambda: self._initial_centres(blocks, None, init, random_state, None), run, host_labels)
         self.cluster_centers_ = centres + x_mean
         self._n_features_out = self.cluster_centers_.shape[0]
         self.labels_ = labels
@@ -83,6 +73,15 @@ class DaskKMeans(KMeans):
     def _check_params_vs_input_dask(self, x, xp):
         self._tol = 0 if self.tol == 0 else float(x.var(axis=0).mean().compute()) * self.tol
         self._n_init = self._resolved_n_init()
+
+    def _initial_centres(self, blocks, xc, init, random_state, w):
+        if isinstance(init, str) and init == "random":  # unit weights: uniform draws, as one process's
+            seeds = random_state.choice(blocks.n, size=self.n_clusters, replace=False,
+                                        p=np.full(blocks.n, 1.0 / blocks.n))
+            return blocks.rows(seeds)
+        if callable(init):
+            raise NotImplementedError("a callable init is not supported on Dask; pass centres as an array")
+        return super()._initial_centres(blocks, xc, init, random_state, w)
 
     def _fit_cuml_dask(self, x, centres):
         """Lloyd on the GPU workers by cuml.dask, from our k-means++ centres (cuML 26.10 API)."""

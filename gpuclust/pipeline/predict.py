@@ -91,7 +91,7 @@ def _spectrogram_file(model: RunModel, inputs, out, log) -> str:
     if not model.has_encoder:
         raise GpuclustError("this model has no encoder (it came from `gpuclust cluster`): give it latents, "
                             "or predict with a run's model")
-    from ..data.spectrogram import SpectrogramParams
+    from ..data.make_spectrograms import SpectrogramParams
     from ..data.waveforms import DetectionParams, waveforms_to_ris
 
     params = model.meta["data"].get("waveform_params") or {}

@@ -15,18 +15,18 @@ so it matters whatever the scale of the input.
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..backend import to_numpy
 from ..errors import GpuclustError
 from ..latents.encode import encode_source
 from ..models.dec import target_distribution
-from ..models.precision import autocast
 from .checkpoint import save_checkpoint
+from .loop import Epoch, Objective, run_epochs
 
 
 def fit_mixture(z: np.ndarray, k: int, seed: int, n_init: int, warm=None):
@@ -58,6 +58,52 @@ def mixture_log_posterior(z: torch.Tensor, g, mu, sd) -> torch.Tensor:
     return torch.log_softmax(-0.5 * (y * y).sum(dim=2) + logdet[None] + logw[None], dim=1)
 
 
+class MixtureRefinement(Objective):
+    """Reconstruction + gamma * MSE.detach() * KL(P || Q) under the mixture, refitted after each epoch."""
+    label = "refine "
+
+    def __init__(self, model, source, fit_source, k, device, gamma, seed, n_init, out_dir, quiet):
+        self.source, self.fit_source, self.k, self.device, self.gamma = source, fit_source, k, device, gamma
+        self.seed, self.n_init, self.out_dir, self.quiet = seed, n_init, out_dir, quiet
+        self.g, self.mu, self.sd = fit_mixture(encode_source(model, fit_source, device), k, seed, n_init)
+        self.history = [{"epoch": 0, "lower_bound": float(self.g.lower_bound_)}]
+
+    def start_epoch(self, model, epoch: int) -> None:
+        z = encode_source(model, self.source, self.device)
+        with torch.no_grad():
+            q = torch.exp(mixture_log_posterior(torch.as_tensor(z, dtype=torch.float32), self.g, self.mu, self.sd))
+        self.p = torch.as_tensor(target_distribution(q.numpy()), dtype=torch.float32, device=self.device)
+
+    def loss(self, out, pos, x):
+        recon, zb = out
+        rec = F.mse_loss(recon.float(), x)
+        logq = mixture_log_posterior(zb, self.g, self.mu, self.sd)
+        pb = self.p[torch.as_tensor(pos, device=self.device)]
+        kl = (pb * (torch.log(pb.clamp_min(1e-12)) - logq)).sum(dim=1).mean()
+        return rec + self.gamma * rec.detach() * kl, {"reconstruction": rec, "kl": kl}
+
+    def diverged(self, epoch: Epoch) -> GpuclustError:
+        return GpuclustError(f"the mixture refinement diverged at epoch {epoch.number}; try a lower --lr")
+
+    def end_epoch(self, model, epoch: Epoch) -> None:
+        z_fit = encode_source(model, self.fit_source, self.device)
+        # Before the refit: diverged weights give NaN latents, which the mixture would reject with a
+        # message about its input ("internal error" to the user) instead of the advice to lower --lr.
+        if not np.isfinite(z_fit).all():
+            raise self.diverged(epoch)
+        self.g, self.mu, self.sd = fit_mixture(z_fit, self.k, self.seed, self.n_init, warm=self.g)
+        rec, kl = epoch.means["reconstruction"], epoch.means["kl"]
+        self.history.append({"epoch": epoch.number, "reconstruction": rec, "kl": kl,
+                             "lower_bound": float(self.g.lower_bound_)})
+        if not self.quiet:
+            print(f"refine epoch {epoch.number}: reconstruction {rec:.4e}, KL(P||Q) {kl:.4f}")
+        if self.out_dir is not None:
+            save_checkpoint(os.path.join(self.out_dir, "refined.pt"), {"config": model.config,
+                                                                       "model": model.state_dict(),
+                                                                       "epoch": epoch.number})
+            save_mixture(os.path.join(self.out_dir, "refined_mixture.npz"), self.g, self.mu, self.sd)
+
+
 def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: float = 1.0, batch_size: int = 64,
            lr: float = 1e-3, seed: int = 0, n_init: int = 4, out_dir=None, quiet: bool = False,
            fit_source=None) -> list[dict]:
@@ -67,49 +113,13 @@ def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: f
     run's rows, say: the clustering the encoder is pulled towards is the one that will label them),
     by default `source` itself.
     """
-    import torch.nn.functional as F
-
     torch.manual_seed(seed)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     fit_source = source if fit_source is None else fit_source
-    g, mu, sd = fit_mixture(encode_source(model, fit_source, device), k, seed, n_init)
-    history = [{"epoch": 0, "lower_bound": float(g.lower_bound_)}]
-    for epoch in range(1, epochs + 1):
-        z = encode_source(model, source, device)
-        with torch.no_grad():
-            q = torch.exp(mixture_log_posterior(torch.as_tensor(z, dtype=torch.float32), g, mu, sd)).numpy()
-        p = torch.as_tensor(target_distribution(q), dtype=torch.float32, device=device)
-        model.train()
-        rec_sum, kl_sum, seen = 0.0, 0.0, 0
-        shuffle = int(np.random.default_rng([seed, epoch]).integers(2**31 - 1))
-        for pos, x in source.batches(batch_size, shuffle=True, seed=shuffle):
-            with autocast(device):
-                recon, zb = model(x)
-            rec = F.mse_loss(recon.float(), x)
-            logq = mixture_log_posterior(zb, g, mu, sd)
-            pb = p[torch.as_tensor(pos, device=device)]
-            kl = (pb * (torch.log(pb.clamp_min(1e-12)) - logq)).sum(dim=1).mean()
-            loss = rec + gamma * rec.detach() * kl
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            rec_sum, kl_sum, seen = rec_sum + rec.item() * len(x), kl_sum + kl.item() * len(x), seen + len(x)
-        z_fit = encode_source(model, fit_source, device)
-        # Before the refit: diverged weights give NaN latents, which the mixture would reject with a
-        # message about its input ("internal error" to the user) instead of the advice below.
-        if not (math.isfinite(rec_sum) and math.isfinite(kl_sum) and np.isfinite(z_fit).all()):
-            raise GpuclustError(f"the mixture refinement diverged at epoch {epoch}; try a lower --lr")
-        g, mu, sd = fit_mixture(z_fit, k, seed, n_init, warm=g)
-        history.append({"epoch": epoch, "reconstruction": rec_sum / seen, "kl": kl_sum / seen,
-                        "lower_bound": float(g.lower_bound_)})
-        if not quiet:
-            print(f"refine epoch {epoch}: reconstruction {rec_sum / seen:.4e}, KL(P||Q) {kl_sum / seen:.4f}")
-        if out_dir is not None:
-            save_checkpoint(os.path.join(out_dir, "refined.pt"), {"config": model.config,
-                                                                  "model": model.state_dict(), "epoch": epoch})
-            save_mixture(os.path.join(out_dir, "refined_mixture.npz"), g, mu, sd)
-    return history
+    objective = MixtureRefinement(model, source, fit_source, k, device, gamma, seed, n_init, out_dir, quiet)
+    run_epochs(model, source, objective, opt, epochs, batch_size, seed, device, quiet)
+    return objective.history
 
 
 def save_mixture(path, g, mu, sd) -> None:

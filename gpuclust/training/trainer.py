@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ from ..atomic import write_json
 from ..errors import GpuclustError
 from ..models.precision import autocast
 from .checkpoint import check_same_model, load_checkpoint, save_checkpoint
+from .loop import Epoch, Objective, check_not_empty, run_epochs
 
 
 @dataclass
@@ -31,10 +31,6 @@ class TrainConfig:
     patience: int = 10
     seed: int = 0
     quiet: bool = False
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.default_rng([seed, epoch]).integers(2**31 - 1))
 
 
 def evaluate(model, source, batch_size: int, device: str) -> float:
@@ -50,16 +46,60 @@ def evaluate(model, source, batch_size: int, device: str) -> float:
     return total / max(n, 1)
 
 
+class Reconstruction(Objective):
+    """Reconstruction MSE, with validation, early stopping and the per-epoch checkpoints of train_autoencoder."""
+
+    def __init__(self, opt, val, cfg: TrainConfig, out_dir, device, history, best_val, bad, best_state):
+        self.opt, self.val, self.cfg, self.device = opt, val, cfg, device
+        self.last, self.best_path = os.path.join(out_dir, "last.pt"), os.path.join(out_dir, "best.pt")
+        self.out_dir, self.history = out_dir, history
+        self.best_val, self.bad, self.best_state = best_val, bad, best_state
+
+    def finished(self) -> bool:
+        return self.bad >= self.cfg.patience
+
+    def loss(self, out, pos, x):
+        recon, _ = out
+        loss = F.mse_loss(recon.float(), x)
+        return loss, {"train_loss": loss}
+
+    def diverged(self, epoch: Epoch) -> GpuclustError:
+        return GpuclustError(
+            f"training loss became {epoch.means['train_loss']} at epoch {epoch.number}; the last good checkpoint "
+            f"({self.last}, epoch {epoch.number - 1}) is kept; try a lower --lr")
+
+    def end_epoch(self, model, epoch: Epoch) -> None:
+        cfg, train_loss = self.cfg, epoch.means["train_loss"]
+        val_loss = evaluate(model, self.val, cfg.batch_size, self.device) if len(self.val) else None
+        score = val_loss if val_loss is not None else train_loss
+        if score < self.best_val:
+            self.best_val, self.bad = score, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(self.best_path, {"config": model.config, "model": self.best_state, "epoch": epoch.number})
+        else:
+            self.bad += 1
+        rate = epoch.rate
+        self.history.append({"epoch": epoch.number, "train_loss": train_loss, "val_loss": val_loss,
+                             "samples_per_s": rate, "lr": self.opt.param_groups[0]["lr"]})
+        save_checkpoint(self.last, {
+            "config": model.config, "model": model.state_dict(), "optimizer": self.opt.state_dict(),
+            "epoch": epoch.number, "history": self.history, "best_val": self.best_val, "bad_epochs": self.bad,
+            "best_model": self.best_state, "torch_rng": torch.get_rng_state(), "train_config": asdict(cfg)})
+        write_json(os.path.join(self.out_dir, "history.json"), self.history)
+        if not cfg.quiet:
+            vl = f", validation {val_loss:.4e}" if val_loss is not None else ""
+            print(f"epoch {epoch.number}: training loss {train_loss:.4e}{vl} ({rate:.0f} spectrograms/s)")
+
+
 def train_autoencoder(model, train, val, cfg: TrainConfig, out_dir, device: str = "cpu", resume: bool = False,
                       on_epoch_end=None) -> list[dict]:
     """Train `model` on sources `train` / `val`; return the loss history (also in out_dir/history.json).
 
     Checkpoints: out_dir/last.pt every epoch, out_dir/best.pt at the best validation loss.
     """
-    if len(train) == 0:
-        raise GpuclustError("the training split is empty: use more data or a larger training fraction")
+    check_not_empty(train)
     os.makedirs(out_dir, exist_ok=True)
-    last, best_path = os.path.join(out_dir, "last.pt"), os.path.join(out_dir, "best.pt")
+    last = os.path.join(out_dir, "last.pt")
     torch.manual_seed(cfg.seed)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)  # the learning rate asked for is the one used
@@ -78,54 +118,10 @@ def train_autoencoder(model, train, val, cfg: TrainConfig, out_dir, device: str 
         torch.set_rng_state(state["torch_rng"])
         if not cfg.quiet:
             print(f"resuming after epoch {state['epoch']} from {last}")
-    from tqdm import tqdm
-
-    for epoch in range(start, cfg.epochs + 1):
-        if bad >= cfg.patience:
-            break
-        model.train()
-        t0 = time.perf_counter()
-        total, n = 0.0, 0
-        bar = tqdm(total=len(train), desc=f"epoch {epoch}/{cfg.epochs}", unit="spec", disable=cfg.quiet or None,
-                   leave=False)
-        for _, x in train.batches(cfg.batch_size, shuffle=True, seed=_epoch_seed(cfg.seed, epoch)):
-            with autocast(device):
-                recon, _ = model(x)
-            loss = F.mse_loss(recon.float(), x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(x)
-            n += len(x)
-            bar.update(len(x))
-            bar.set_postfix(loss=f"{total / n:.3e}", rate=f"{n / (time.perf_counter() - t0):.0f}/s")
-        bar.close()
-        train_loss = total / n
-        if not math.isfinite(train_loss):
-            raise GpuclustError(
-                f"training loss became {train_loss} at epoch {epoch}; the last good checkpoint "
-                f"({last}, epoch {epoch - 1}) is kept; try a lower --lr")
-        val_loss = evaluate(model, val, cfg.batch_size, device) if len(val) else None
-        score = val_loss if val_loss is not None else train_loss
-        if score < best_val:
-            best_val, bad = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            save_checkpoint(best_path, {"config": model.config, "model": best_state, "epoch": epoch})
-        else:
-            bad += 1
-        rate = n / (time.perf_counter() - t0)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "samples_per_s": rate,
-                        "lr": opt.param_groups[0]["lr"]})
-        save_checkpoint(last, {
-            "config": model.config, "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-            "history": history, "best_val": best_val, "bad_epochs": bad, "best_model": best_state,
-            "torch_rng": torch.get_rng_state(), "train_config": asdict(cfg)})
-        write_json(os.path.join(out_dir, "history.json"), history)
-        if not cfg.quiet:
-            vl = f", validation {val_loss:.4e}" if val_loss is not None else ""
-            print(f"epoch {epoch}: training loss {train_loss:.4e}{vl} ({rate:.0f} spectrograms/s)")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    objective = Reconstruction(opt, val, cfg, out_dir, device, history, best_val, bad, best_state)
+    run_epochs(model, train, objective, opt, cfg.epochs, cfg.batch_size, cfg.seed, device, cfg.quiet, first=start,
+               on_epoch_end=on_epoch_end)
+    if objective.best_state is not None:
+        model.load_state_dict(objective.best_state)
     return history
+
