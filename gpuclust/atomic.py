@@ -207,14 +207,34 @@ def ensure_writable_dir(path: str, option: str = "output") -> bool:
     return created
 
 
+def unique_dir(base: str) -> str:
+    """Create `base`, or else `base-2`, `base-3`, ...: the first that did not exist; returns its path.
+
+    For default output directories named after the time: os.mkdir either creates or fails, so two
+    commands started in the same second get one directory each instead of writing into one.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
+    for i in range(1, 10_000):
+        path = base if i == 1 else f"{base}-{i}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise GpuclustError(f"{path}: cannot create the output directory ({e.strerror or e})")
+    raise GpuclustError(f"{base}: 10,000 directories of that name exist already; give an output directory")
+
+
 @contextlib.contextmanager
-def output_dir(path: str, option: str = "--out"):
+def output_dir(path: str, option: str = "--out", fresh: bool = False):
     """A command's output directory: checked to take files (created if needed) and locked while in use.
 
-    If the command fails (on its input, say), a directory this call created is removed again when
-    nothing was written in it: a failed command leaves nothing behind.
+    If the command fails (on its input, say), a directory this call created (or that was made for
+    it: fresh, see unique_dir) is removed again when nothing was written in it: a failed command
+    leaves nothing behind.
     """
-    created = ensure_writable_dir(path, option)
+    created = ensure_writable_dir(path, option) or fresh
     try:
         with DirLock(path):
             yield path
