@@ -253,3 +253,42 @@ def test_overlay_and_catalogue_times_with_offsets_are_read_as_utc(tmp_path):
                                                      "2015-01-02T00:00:00", "2015-01-03T00:00:00.5+00:00")]
     assert temporal_figure(cat, np.array([0, 1, 0, 1]), 2, tmp_path / "t.png", overlay=o)
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+# -- QuakeML, written event by event -------------------------------------------------------------
+
+@pytest.mark.slow  # ObsPy builds, writes and reads back 2 x 1,000 events
+def test_streamed_quakeml_reads_back_equal_to_the_obspy_catalogue_it_replaces(tmp_path):
+    """The old exporter (ObsPy objects, one write; kept in the benchmark as the reference) against the new."""
+    import obspy
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    try:
+        from bench_quakeml import detections, old_write_quakeml
+    finally:
+        sys.path.pop(0)
+    from gpuclust.export import read_labels_from_quakeml, write_quakeml
+
+    d = detections(1000, seed=2)
+    d["catalogue"][5]["station"] = 'D<&>"R'  # escaped in text and attributes
+    d["catalogue"][6]["dt_peak"] = "2015-03-01T12:00:00.25-02:30"
+    d["cluster_names"][1] = "tremor & <glide>"
+    new = tmp_path / "new.xml"
+    assert write_quakeml(new, **{**d, "catalogue": iter(d["catalogue"])}) == 1000  # any iterable, read once
+    got = obspy.read_events(str(new))
+    old = tmp_path / "old.xml"
+    old_write_quakeml(old, **d, creation_time=got.creation_info.creation_time)
+    want = obspy.read_events(str(old))
+    assert got == want  # every event's every field: ids, type, description, comment, pick, creation info
+    assert read_labels_from_quakeml(new) == read_labels_from_quakeml(old)
+    assert got[6].picks[0].time == obspy.UTCDateTime("2015-03-01T14:30:00.25")
+    assert got[5].picks[0].waveform_id.station_code == 'D<&>"R'
+
+
+def test_quakeml_refuses_a_catalogue_shorter_than_the_rows(tmp_path):
+    from gpuclust.export import write_quakeml
+
+    cat = [{"station": "A", "dt_on": "2015-01-01T00:00:00"}]
+    with pytest.raises(GpuclustError, match="1 entries for 2 rows"):
+        write_quakeml(tmp_path / "c.xml", [0, 1], [0, 0], cat)
+    assert os.listdir(tmp_path) == []
