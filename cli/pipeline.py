@@ -142,7 +142,7 @@ def train(data, config_file, resume, **options):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("data", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
-              help="Output directory [<run_dir>/predict-<timestamp>].")
+              help="Output directory, not a run's own [a new <run_dir>/predict-<timestamp>].")
 @click.option("--format", "fmt", type=click.Choice(["csv", "quakeml"]), default="csv", show_default=True,
               help="Catalogue: labels.csv, and with quakeml also catalogue.xml.")
 @click.option("--novelty-percentile", type=click.FloatRange(0, 100, max_open=True), default=None,
@@ -168,12 +168,9 @@ def predict(run_dir, data, out, fmt, novelty_percentile, overlay, group, dataset
     """Label new detections with a trained run: a spectrogram file (RIS or plain layout) or waveform files
     (miniSEED, SAC, ..., cut with the run's parameters). Flags events that fit no cluster as unknown,
     places them on the run's t-SNE map and writes labels.csv, metrics.json, figures and the catalogue."""
-    import time
-
     from gpuclust.distributed.client import open_backend
     from gpuclust.pipeline.predict import predict as run_predict
 
-    out = out or os.path.join(run_dir, time.strftime("predict-%Y%m%d-%H%M%S"))
     with open_backend(device, dask, dask_workers) as backend:
         m = run_predict(run_dir, list(data), out, backend, fmt=fmt, percentile=novelty_percentile,
                         batch_size=batch_size, overlay=overlay, bad_rows=bad_rows,
@@ -186,4 +183,4 @@ def predict(run_dir, data, out, fmt, novelty_percentile, overlay, group, dataset
                f"{nov['percentile']:g} % threshold)")
     if "ari" in m:
         click.echo(f"against ground truth: ARI {m['ari']:.3f}, NMI {m['nmi']:.3f}, accuracy {m['accuracy']:.3f}")
-    click.echo(f"wrote {out}: " + ", ".join(m["outputs"]))
+    click.echo(f"wrote {m['out']}: " + ", ".join(m["outputs"]))

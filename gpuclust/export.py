@@ -8,12 +8,16 @@ cluster's class name has a QuakeML type ("icequake" -> "ice quake"; an unknown e
 """
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from .atomic import atomic_path
 from .errors import GpuclustError
+from .times import utc
 
 LABEL_COMMENT = "smi:gpuclust/label"
 # Class names of the synthetic benchmark (and others) that name a QuakeML event type.
@@ -31,55 +35,95 @@ def detection_time(entry: dict):
 
 def write_quakeml(path, rows, labels, catalogue, probs=None, scores=None, unknown=None, cluster_types=None,
                   run_name: str = "gpuclust", cluster_names=None) -> int:
-    """Write the detections to `path` as QuakeML; returns the number of events. One-line errors."""
-    from obspy import UTCDateTime
-    from obspy.core.event import (Catalog, Comment, CreationInfo, Event, EventDescription, Pick,
-                                  ResourceIdentifier, WaveformStreamID)
+    """Write the detections to `path` as QuakeML; returns the number of events. One-line errors.
 
-    if not catalogue:
+    Written event by event into a temporary file renamed at the end, so that memory does not grow
+    with the number of events: `catalogue` may be any iterable of the rows' entries, read once.
+    (ObsPy objects for every event, the Catalog written in one go, took about 16 KB an event:
+    benchmarks/bench_quakeml.py measures both.) The file is what ObsPy's QuakeML writer makes of
+    the same events, and reads back with obspy.read_events.
+    """
+    entries = iter(catalogue if catalogue is not None else ())
+    first = next(entries, None)
+    if first is None:
         raise GpuclustError("QuakeML needs the time and station of every detection, and this file has no catalogue "
                             "(RIS /Catalogue); use --format csv")
-    if detection_time(catalogue[0]) is None:
+    if detection_time(first) is None:
         raise GpuclustError("QuakeML needs detection times: the catalogue has no dt_peak or dt_on; use --format csv")
-    made = CreationInfo(agency_id="gpuclust", author=run_name, creation_time=UTCDateTime())
-    events = []
-    for i, row in enumerate(rows):
-        c = catalogue[i]
-        t = detection_time(c)
-        if t is None:
-            raise GpuclustError(f"row {int(row)}: no detection time in the catalogue; use --format csv")
-        cluster = int(labels[i])
-        is_unknown = bool(unknown[i]) if unknown is not None else False
-        label = {"row": int(row), "cluster": cluster, "unknown": is_unknown}
-        name = cluster_names[cluster] if cluster_names else None
-        if name:
-            label["name"] = name
-        if probs is not None:
-            label["probability"] = round(float(np.max(probs[i])), 6)
-        if scores is not None:
-            label["score"] = float(scores[i])
-        base = f"smi:gpuclust/{run_name}/detection/{int(row)}"
-        pick = Pick(resource_id=ResourceIdentifier(f"{base}/pick"), time=UTCDateTime(str(t)),
-                    waveform_id=WaveformStreamID(network_code=c.get("network") or "",
-                                                 station_code=c.get("station") or "",
-                                                 location_code=c.get("location") or "",
-                                                 channel_code=c.get("channel") or ""),
-                    evaluation_mode="automatic", creation_info=made)
-        ev = Event(resource_id=ResourceIdentifier(base), picks=[pick], creation_info=made,
-                   comments=[Comment(text=json.dumps(label, sort_keys=True),
-                                     resource_id=ResourceIdentifier(f"{LABEL_COMMENT}/{int(row)}"))],
-                   event_descriptions=[EventDescription(text="unknown (fits no cluster)" if is_unknown
-                                                        else f"gpuclust cluster {cluster}" + (f": {name}" if name else ""),
-                                                        type="earthquake name")])
-        etype = "other event" if is_unknown else (cluster_types[cluster] if cluster_types else None)
-        if etype:
-            ev.event_type = etype
-            ev.event_type_certainty = "suspected"
-        events.append(ev)
-    with atomic_path(path) as tmp:
-        Catalog(events=events, resource_id=ResourceIdentifier(f"smi:gpuclust/{run_name}/catalogue"),
-                creation_info=made).write(tmp, format="QUAKEML")
-    return len(events)
+    entries = itertools.chain([first], entries)
+    when = dt.datetime.now(dt.timezone.utc).strftime(TIME_FORMAT)
+    made = {depth: _creation_info(run_name, when, depth) for depth in (4, 6, 8)}
+    n = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", buffering=2**20) as fh:
+        fh.write("<?xml version='1.0' encoding='utf-8'?>\n"
+                 '<q:quakeml xmlns="http://quakeml.org/xmlns/bed/1.2" xmlns:q="http://quakeml.org/xmlns/quakeml/1.2">\n'
+                 f'  <eventParameters publicID={quoteattr(f"smi:gpuclust/{run_name}/catalogue")}>\n{made[4]}')
+        for i, row in enumerate(rows):
+            c = next(entries, None)
+            if c is None:
+                raise GpuclustError(f"the catalogue has {i} entries for {len(rows)} rows; QuakeML needs one per row")
+            t = detection_time(c)
+            if t is None:
+                raise GpuclustError(f"row {int(row)}: no detection time in the catalogue; use --format csv")
+            label = {"row": int(row), "cluster": int(labels[i]),
+                     "unknown": bool(unknown[i]) if unknown is not None else False}
+            if cluster_names and cluster_names[label["cluster"]]:
+                label["name"] = cluster_names[label["cluster"]]
+            if probs is not None:
+                label["probability"] = round(float(np.max(probs[i])), 6)
+            if scores is not None:
+                label["score"] = float(scores[i])
+            fh.write(_event_xml(label, c, quakeml_time(t), cluster_types, run_name, made))
+            n += 1
+        fh.write("  </eventParameters>\n</q:quakeml>\n")
+    return n
+
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as ObsPy writes a UTCDateTime
+
+
+def quakeml_time(text) -> str:
+    """A catalogue time (ISO 8601; naive is UTC, an offset is honoured) as QuakeML holds it, in UTC."""
+    try:
+        return utc(str(text)).strftime(TIME_FORMAT)
+    except ValueError:  # a form only ObsPy reads
+        from obspy import UTCDateTime
+
+        try:
+            return str(UTCDateTime(str(text)))
+        except Exception as e:
+            raise GpuclustError(f"{text!r}: not a time QuakeML can hold ({e})")
+
+
+def _creation_info(run_name: str, when: str, depth: int) -> str:
+    pad = " " * depth
+    return (f"{pad}<creationInfo>\n{pad}  <agencyID>gpuclust</agencyID>\n{pad}  <author>{escape(run_name)}</author>\n"
+            f"{pad}  <creationTime>{when}</creationTime>\n{pad}</creationInfo>\n")
+
+
+def _event_xml(label: dict, c: dict, time: str, cluster_types, run_name: str, made: dict) -> str:
+    """One <event>: its type (if known), description, label comment, creation info and pick, in ObsPy's order."""
+    row, cluster, name = label["row"], label["cluster"], label.get("name")
+    base = f"smi:gpuclust/{run_name}/detection/{row}"
+    etype = "other event" if label["unknown"] else (cluster_types[cluster] if cluster_types else None)
+    what = ("unknown (fits no cluster)" if label["unknown"]
+            else f"gpuclust cluster {cluster}" + (f": {name}" if name else ""))
+    stream = " ".join(f"{key}={quoteattr(c.get(field) or '')}" for key, field in (
+        ("networkCode", "network"), ("stationCode", "station"), ("locationCode", "location"),
+        ("channelCode", "channel")))
+    return "".join((
+        f"    <event publicID={quoteattr(base)}>\n",
+        f"      <type>{etype}</type>\n      <typeCertainty>suspected</typeCertainty>\n" if etype else "",
+        f"      <description>\n        <text>{escape(what)}</text>\n        <type>earthquake name</type>\n"
+        "      </description>\n",
+        f"      <comment id={quoteattr(f'{LABEL_COMMENT}/{row}')}>\n"
+        f"        <text>{escape(json.dumps(label, sort_keys=True))}</text>\n      </comment>\n",
+        made[6],
+        f"      <pick publicID={quoteattr(base + '/pick')}>\n        <time>\n          <value>{time}</value>\n"
+        f"        </time>\n        <waveformID {stream}></waveformID>\n"
+        "        <evaluationMode>automatic</evaluationMode>\n",
+        made[8],
+        "      </pick>\n    </event>\n"))
 
 
 def read_labels_from_quakeml(path) -> list[dict]:

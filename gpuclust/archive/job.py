@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import h5py
 import numpy as np
 
-from ..atomic import _umask, atomic_path
+from ..atomic import UnfailingFile, _umask, atomic_path
 from ..data.ris_writer import CATALOGUE_FIELDS, embed_axes
 from ..errors import GpuclustError
 from .unit import UnitConfig, UnitResult, process_unit
@@ -102,7 +102,8 @@ class StreamWriter:
 
     def _create(self):
         p, cfg = self.cfg.p, self.cfg
-        self.h5 = h5py.File(self.partial, "w", track_order=True)
+        self.file = UnfailingFile(self.partial, "w+b")  # a full disk: one OSError, not a crashed HDF5
+        self.h5 = h5py.File(self.file, "w", track_order=True)
         g = self.h5.create_group(self.group)
         g.attrs["T_seg (s)"] = p.n_frames * p.hop / p.fs
         g.attrs["NFFT"] = p.nfft
@@ -122,7 +123,12 @@ class StreamWriter:
         self.g, self.manifest = g, m
 
     def _reopen(self):
-        h5 = h5py.File(self.partial, "r+")
+        self.file = UnfailingFile(self.partial, "r+b")
+        try:
+            h5 = h5py.File(self.file, "r+")
+        except BaseException:
+            self.file.close()
+            raise
         try:
             m = h5[MANIFEST]
             if m.attrs["job"] != self.identity:
@@ -138,6 +144,7 @@ class StreamWriter:
                 g[name].resize(rows, axis=0)  # drops rows written after the last manifest entry
         except BaseException:
             h5.close()
+            self.file.close()
             raise
         self.h5, self.g, self.manifest = h5, g, m
 
@@ -161,14 +168,17 @@ class StreamWriter:
         self.manifest.resize(k + 1, axis=0)
         self.manifest[k] = json.dumps(entry)
         self.h5.flush()
+        self.file.check()  # a failed write stops the job here; --resume continues from the last manifest entry
         self.done.append(entry)
 
     def close(self) -> None:
         self.h5.close()
+        self.file.close()
 
     def finish(self) -> None:
         """Catalogue CSV, then the rename: the final name appears complete or not at all."""
-        self.h5.close()
+        self.close()
+        self.file.check()
         with h5py.File(self.partial, "r") as h5, atomic_path(self.path + ".csv") as tmp, \
                 open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=CATALOGUE_FIELDS + ["location", "id"], extrasaction="ignore")

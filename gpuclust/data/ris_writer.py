@@ -1,7 +1,11 @@
 """Writing the RIS layout, atomically: all writes go to a temporary copy renamed over the target.
 
 An interrupted write (Ctrl-C, a killed process, a full disk) therefore leaves
-the original file, and its .csv catalogue, exactly as they were.
+the original file, and its .csv catalogue, exactly as they were. A full disk is
+said in one line naming the file: each block is checked against the free space
+first, and HDF5 writes through an UnfailingFile (gpuclust.atomic), so that a write
+failing anyway (a quota, another process filling the disk) is one error, not
+HDF5 error stacks and a crash at exit.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from ..atomic import _umask
+from ..atomic import UnfailingFile, _umask, check_free_space, disk_full, full_disk_error
 from ..errors import GpuclustError
 
 CATALOGUE_FIELDS = [
@@ -54,7 +58,8 @@ class RISWriter:
             shutil.copyfile(self.path, self.tmp)
             if os.path.exists(self.path + ".csv"):
                 shutil.copyfile(self.path + ".csv", self.tmp_csv)
-        self.h5 = h5py.File(self.tmp, "a" if append and exists else "w")
+        self.file = UnfailingFile(self.tmp, "r+b" if append and exists else "w+b")
+        self.h5 = h5py.File(self.file, "a" if append and exists else "w")
         g = self.h5.require_group(self.group)
         g.attrs["T_seg (s)"] = t_seg
         g.attrs["NFFT"] = nfft
@@ -84,6 +89,8 @@ class RISWriter:
         n = len(spec)
         if not (len(traces) == len(catalogue) == n):
             raise ValueError("spectrograms, traces and catalogue rows must be as many")
+        check_free_space(self.path, 4 * n * (len(self.freqs) + 1) * (len(self.times) + 1) + traces.nbytes
+                         + 1024 * n + 4 * 2**20)  # the block, its catalogue (JSON and CSV), HDF5's metadata
         m = self.n_rows
         start_index = m
         for i, row in enumerate(catalogue):
@@ -106,11 +113,15 @@ class RISWriter:
             if new_file:
                 w.writeheader()
             w.writerows(catalogue)
+        self.h5.flush()
+        self.file.check()  # a failed write: the writer gives up here (HDF5 never saw it, see UnfailingFile)
         self.n_written += n
 
     def commit(self) -> None:
         self.h5.flush()
         self.h5.close()
+        self.file.close()
+        self.file.check()
         mode = 0o666 & ~_umask()  # mkstemp made the copy private; the file gets the usual mode
         if os.path.exists(self.tmp_csv):
             os.chmod(self.tmp_csv, mode)
@@ -119,8 +130,13 @@ class RISWriter:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        """Remove the temporary copy; quietly, whatever state a failed write left HDF5 in."""
+        import contextlib
+
         try:
-            self.h5.close()
+            with contextlib.suppress(Exception):
+                self.h5.close()
+            self.file.close()
         finally:
             for p in (self.tmp, self.tmp_csv):
                 if os.path.exists(p):
@@ -129,11 +145,18 @@ class RISWriter:
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, *_):
+    def __exit__(self, exc_type, exc, _tb):
         if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+            try:
+                self.commit()
+                return
+            except BaseException as e:
+                exc = e
+        self.abort()
+        if disk_full(exc):
+            raise full_disk_error(self.path) from exc
+        if exc is not None and exc_type is None:
+            raise exc
 
 
 def write_subset(src, dst, rows, block_rows: int = 2048) -> int:

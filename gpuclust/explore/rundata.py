@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import GpuclustError
+from ..times import utc
 
 LOG_LIKELIHOOD_COLUMNS = ("log_likelihood", "score")
 TIME_COLUMNS = ("dt_peak", "dt_on")
@@ -136,12 +137,10 @@ def _ms(text: str | None) -> float:
     if not text:
         return np.nan
     try:
-        t = dt.datetime.fromisoformat(text.strip().rstrip("Z"))
+        t = utc(text)
     except ValueError:
         return np.nan
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.timestamp() * 1000.0
+    return t.replace(tzinfo=dt.timezone.utc).timestamp() * 1000.0
 
 
 def model_file(model_path: str, *parts) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, hdf5_output
 from ..errors import GpuclustError
 
 
@@ -20,7 +20,7 @@ class Latents:
 
 
 def save_latents(path, lat: Latents) -> None:
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_path(path) as tmp, hdf5_output(tmp) as h5:
         h5["latent"] = np.asarray(lat.z, np.float32)
         h5["row"] = np.asarray(lat.rows, np.int64)
         if lat.truth is not None:

@@ -11,10 +11,11 @@ Rows the run itself labelled get exactly the run's labels: same encoder, same ba
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
-from ..atomic import output_dir, write_json
+from ..atomic import output_dir, unique_dir, write_json
 from ..backend import Backend, to_numpy
 from ..clustering import novelty
 from ..clustering.api import write_labels
@@ -22,23 +23,30 @@ from ..clustering.metrics import confusion, external_metrics
 from ..data.loader import describe_bad, usable_rows
 from ..data.spectrograms import open_spectrograms
 from ..errors import GpuclustError
+from ..times import utc
 from .saved_run import RunModel, load_run_model
 
 
-def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt: str = "csv",
+def predict(run_path: str, inputs: list[str], out: str | None, backend: Backend, *, fmt: str = "csv",
             percentile: float | None = None, batch_size: int = 1024, overlay: str | None = None,
             bad_rows: str = "skip", data_options: dict | None = None, log=print, explore: bool = True) -> dict:
-    """Label the detections in `inputs` with the run's model; write everything to `out`; return the metrics.
+    """Label the detections in `inputs` with the run's model; write everything to `out`; return the metrics
+    (and, under "out", the directory written: by default a new <run>/predict-<time>).
 
     With a Dask client in the backend, the rows are encoded and labelled on its workers. explore: also
     write explore.html, every new event on the run's map (gpuclust.explore).
     """
+    if out is not None:
+        refuse_run_directory(out, run_path)
     model = load_run_model(run_path)
     if fmt not in ("csv", "quakeml"):
         raise GpuclustError(f"unknown --format {fmt!r}: use csv or quakeml")
     limit = model.threshold(percentile)
     drivers = read_overlay(overlay) if overlay else None
-    with output_dir(out):
+    fresh = out is None
+    if fresh:  # unique even for predicts started in the same second
+        out = unique_dir(os.path.join(run_path, time.strftime("predict-%Y%m%d-%H%M%S")))
+    with output_dir(out, "-o", fresh=fresh):
         data_path = _spectrogram_file(model, inputs, out, log)
         opts = {**{k: model.meta["data"].get(k) for k in ("group", "dataset", "freqs_dataset", "times_dataset")},
                 **(data_options or {})}
@@ -73,7 +81,17 @@ def predict(run_path: str, inputs: list[str], out: str, backend: Backend, *, fmt
             from ..explore import write_explore_or_warn
 
             write_explore_or_warn(out, run=run_path, latents=(rows, z), device=backend.device, log=log)
-    return metrics
+    return {**metrics, "out": out}
+
+
+def refuse_run_directory(out: str, run_path: str) -> None:
+    """predict writes labels.csv, metrics.json and figures: never into a run's own directory, over its outputs."""
+    if not os.path.isdir(out):
+        return
+    if os.path.samefile(out, run_path) or os.path.exists(os.path.join(out, "stages.json")) \
+            or os.path.isdir(os.path.join(out, "model")):
+        raise GpuclustError(f"{out}: is a run directory; predict would overwrite the run's own labels.csv and "
+                            f"metrics.json there: give another -o, or none for {os.path.join(run_path, 'predict-<time>')}")
 
 
 def _spectrogram_file(model: RunModel, inputs, out, log) -> str:
@@ -261,9 +279,8 @@ def _ref_labels(model: RunModel) -> np.ndarray:
 
 
 def read_overlay(path: str):
-    """(times, values) from a CSV of time,value rows (ISO times), for drawing beside the counts."""
+    """(times, values) from a CSV of time,value rows (ISO 8601 times, read as UTC: see gpuclust.times)."""
     import csv
-    import datetime as dt
 
     if not os.path.isfile(path):
         raise GpuclustError(f"{path}: no such overlay file")
@@ -274,16 +291,16 @@ def read_overlay(path: str):
             header = next(reader, None)
             if header and len(header) >= 2:
                 try:
-                    dt.datetime.fromisoformat(header[0].strip().rstrip("Z"))
-                    float(header[1])
-                    times.append(dt.datetime.fromisoformat(header[0].strip().rstrip("Z")))
-                    values.append(float(header[1]))
+                    first = utc(header[0]), float(header[1])
                 except ValueError:
-                    pass  # a header line
+                    first = None  # a header line
+                if first:
+                    times.append(first[0])
+                    values.append(first[1])
             for line in reader:
                 if not line:
                     continue
-                times.append(dt.datetime.fromisoformat(line[0].strip().rstrip("Z")))
+                times.append(utc(line[0]))
                 values.append(float(line[1]))
     except (ValueError, IndexError, UnicodeDecodeError) as e:
         raise GpuclustError(f"{path}: not a CSV of time,value rows with ISO times ({type(e).__name__}: {e})")

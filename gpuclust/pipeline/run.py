@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from ..atomic import write_json
+from ..atomic import unique_dir, write_json
 from ..backend import Backend
 from ..environment import describe
 from ..errors import GpuclustError
@@ -30,9 +30,10 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
     that fails before finishing a stage leaves no directory behind, one that fails later keeps its
     finished stages for --resume.
     """
-    if cfg.out is None:
-        cfg.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    run_dir = RunDir(cfg.out, resume)
+    fresh = cfg.out is None
+    if fresh:  # runs/<time>, or runs/<time>-2 for a second run started in the same second
+        cfg.out = unique_dir(os.path.join("runs", time.strftime("%Y%m%d-%H%M%S")))
+    run_dir = RunDir(cfg.out, resume, fresh=fresh)
     try:
         if cfg.data is None:
             cfg.data = ensure_default_data(cfg, log)
@@ -57,8 +58,10 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
             raise GpuclustError(f"{e} (finished stages are kept in {run_dir.path}: fix this and rerun with "
                                 "--resume to continue)")
         raise
-    except BaseException:
+    except BaseException as e:
         run_dir.close(failed=True)
+        if isinstance(e, KeyboardInterrupt):  # Ctrl-C or SIGTERM: the CLI says where --resume continues
+            e.resume_dir = run_dir.path if run_dir.record else None
         raise
     run_dir.close()
     return summary

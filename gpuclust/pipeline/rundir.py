@@ -25,7 +25,7 @@ class RunDir:
     finished in it, so a failed first attempt does not block the retry.
     """
 
-    def __init__(self, path: str, resume: bool):
+    def __init__(self, path: str, resume: bool, fresh: bool = False):
         self.path = path
         self.record_path = os.path.join(path, "stages.json")
         if os.path.exists(path) and not os.path.isdir(path):
@@ -34,7 +34,7 @@ class RunDir:
         if os.path.isdir(path) and not resume and set(os.listdir(path)) - {LOCK, "config.json", "environment.json"}:
             raise GpuclustError(f"{path}: run directory exists and is not empty; "
                                 "use --resume to continue it, or another --out")
-        self.created = not os.path.isdir(path)
+        self.created = fresh or not os.path.isdir(path)  # fresh: made for this run (atomic.unique_dir)
         ensure_writable_dir(path, "--out")
         self.lock = DirLock(path)
         self.record = {}

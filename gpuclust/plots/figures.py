@@ -5,6 +5,7 @@ import datetime as dt
 
 import numpy as np
 
+from ..times import utc
 from .style import palette, plt, save
 
 import matplotlib.dates as mdates  # noqa: E402  (after style, which selects the backend)
@@ -175,7 +176,7 @@ def temporal_figure(catalogue, labels, k: int, path, max_stations: int = 6, unkn
         if not t:
             return False
         try:
-            times.append(dt.datetime.fromisoformat(str(t).rstrip("Z")))
+            times.append(utc(t))  # UTC, as the overlay's: offsets in either compare
         except ValueError:
             return False
         stations.append(c.get("station", "?"))

@@ -10,9 +10,14 @@ from ..errors import GpuclustError
 
 
 def save_checkpoint(path, state: dict) -> None:
-    """state holds tensors, state dicts and plain Python values only."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """state holds tensors, state dicts and plain Python values only.
+
+    Written through a Python file: given a path, torch.save reports a full disk as "[enforce fail at
+    inline_container.cc] unexpected pos"; given a file, the OSError (ENOSPC) is kept as its context,
+    and atomic_path names the full disk.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)
 
 
 def load_checkpoint(path, device: str = "cpu") -> dict:
