@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -42,7 +43,8 @@ TRAINING_STAGES = ("train", "refine", "dec")  # their cost follows the training 
 
 def gpuclust(*args, threads=None) -> list:
     pre = ["--threads", str(threads)] if threads else []
-    return [sys.executable, "-m", "cli.main", *pre, *map(str, args)]
+    exe = os.path.join(os.path.dirname(sys.executable), "gpuclust")  # the console script of this environment
+    return [exe if os.path.exists(exe) else "gpuclust", *pre, *map(str, args)]
 
 
 def load() -> str:
@@ -68,13 +70,15 @@ def monitored(cmd, log_path, record_path=None, interval=0.2) -> dict:
     t0 = time.perf_counter()
     before = load()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # its stage lines as they happen
         ps = psutil.Process(proc.pid)
         state = {"stage": "start"}
 
         def read():
             for line in proc.stdout:
                 log.write(line)
+                log.flush()
                 m = STAGE_LINE.match(line.strip())
                 if m:
                     state["stage"] = m.group(1)
@@ -122,7 +126,8 @@ def measure_size(n, a, train_rows) -> dict:
     run_dir = os.path.join(a.work, f"run-{n}")
     extra = ["--train-rows", train_rows] if train_rows else []
     cmd = gpuclust("run", data, "--device", "cpu", "-q", "--no-explore", "--epochs", a.epochs,
-                   "--refine-epochs", a.refine_epochs, "-o", run_dir, *extra, threads=a.threads)
+                   "--refine-epochs", a.refine_epochs, "-o", run_dir, *extra, *shlex.split(a.run_args),
+                   threads=a.threads)
     record = os.path.join(run_dir, "stages.json")
     m = monitored(cmd, os.path.join(a.work, f"run-{n}.log"), record)
     with open(record) as fh:
@@ -133,7 +138,8 @@ def measure_size(n, a, train_rows) -> dict:
     per_stage = {name: {"seconds": r["seconds"], "peak_rss_mb": sampled.get(name),
                         "high_water_mb_at_end": r.get("peak_rss_mb")} for name, r in stages.items()}
     d = stages["data"]["info"]
-    out = {"n": n, "train_rows": train_rows or d["train"] + d["validation"] + d["test"], "run": {**m, "stages": per_stage}, "synth": synth,
+    out = {"n": n, "train_rows": train_rows or d["train"] + d["validation"] + d["test"],
+           "run": {**m, "stages": per_stage}, "synth": synth,
            "threads": a.threads or "gpuclust's choice", "torch": env.get("versions", {}).get("torch"),
            "run_dir": run_dir}
     e = monitored(gpuclust("explore", run_dir, threads=a.threads), os.path.join(a.work, f"explore-{n}.log"))
@@ -190,10 +196,14 @@ def main(argv=None):
     ap.add_argument("--train-rows", default="", help="N:M,...: at size N train on M rows (--train-rows M)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--refine-epochs", type=int, default=1)
+    ap.add_argument("--run-args", default="", help="more options for `gpuclust run` (e.g. a small --k in tests)")
     ap.add_argument("--threads", type=int, default=None, help="gpuclust --threads [the run's own choice]")
     ap.add_argument("--data-dir", default=None, help="where the synthetic files are (made when missing)")
     ap.add_argument("--work", default=os.path.join("/tmp", "gpuclust-bench-scale"))
     ap.add_argument("--no-predict", action="store_true")
+    ap.add_argument("--predict-size", type=int, default=None, help="the file predict labels [the largest size]")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the sizes already in --out (measured with the same settings) instead of rerunning them")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "scale-cpu.json"))
     a = ap.parse_args(argv)
     a.data_dir = a.data_dir or a.work
@@ -204,10 +214,21 @@ def main(argv=None):
     res = {"benchmark": "bench_scale", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "machine": machine(), "uptime_before": uptime(), "threads": a.threads or "gpuclust's choice",
            "settings": {"epochs": a.epochs, "refine_epochs": a.refine_epochs, "train_rows": sample,
+                        "run_args": a.run_args,
                         "note": "training shortened (the defaults are --epochs 30 --refine-epochs 10)"
                         if (a.epochs, a.refine_epochs) != (30, 10) else "defaults"},
            "sizes": [], "not_measured": []}
+    kept = {}
+    if a.keep and os.path.exists(a.out):
+        with open(a.out) as fh:
+            old = json.load(fh)
+        if old.get("settings", {}).get("epochs") == a.epochs and old["settings"].get("refine_epochs") == a.refine_epochs:
+            kept = {s["n"]: s for s in old.get("sizes", []) if s["train_rows"] == sample.get(s["n"], s["train_rows"])}
+            res["date"], res["uptime_before"] = old["date"], old["uptime_before"]
     for n in sizes:
+        if n in kept:
+            res["sizes"].append(kept[n])
+            continue
         try:
             res["sizes"].append(measure_size(n, a, sample.get(n)))
         except Exception as e:  # keep what was measured; say what was not
@@ -218,7 +239,7 @@ def main(argv=None):
         print(json.dumps(res["sizes"][-1] if res["sizes"] and res["sizes"][-1]["n"] == n else res["not_measured"][-1]),
               flush=True)
     if not a.no_predict and res["sizes"]:
-        small, big = res["sizes"][0], sizes[-1]
+        small, big = res["sizes"][0], a.predict_size or sizes[-1]
         data = os.path.join(a.data_dir, f"synth-{big}.h5")
         out = os.path.join(a.work, f"predict-{big}")
         try:
