@@ -190,6 +190,22 @@ def write(path, res) -> None:
     write_json(path, res)
 
 
+def merge(paths, out) -> dict:
+    """One result from several invocations: every size (the later file wins), exponents recomputed, each
+    part's date and load kept."""
+    parts = [json.load(open(p)) for p in paths]
+    res = {**parts[0], "parts": [{k: p.get(k) for k in ("date", "uptime_before", "uptime_after", "settings")}
+                                 for p in parts]}
+    sizes = {s["n"]: s for p in parts for s in p["sizes"]}
+    res["sizes"] = [sizes[n] for n in sorted(sizes)]
+    res["not_measured"] = [m for p in parts for m in p["not_measured"]
+                           if m.get("n") not in sizes]
+    res["predict"] = next((p["predict"] for p in reversed(parts) if p.get("predict")), None)
+    res["exponents"] = exponents(res["sizes"])
+    write(out, res)
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="6000,50000,100000,427798")
@@ -205,7 +221,11 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true",
                     help="keep the sizes already in --out (measured with the same settings) instead of rerunning them")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "scale-cpu.json"))
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="combine result files of separate invocations (sizes measured apart) into --out")
     a = ap.parse_args(argv)
+    if a.merge:
+        return merge(a.merge, a.out)
     a.data_dir = a.data_dir or a.work
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.data_dir, exist_ok=True)
