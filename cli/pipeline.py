@@ -35,6 +35,9 @@ TRAIN_OPTIONS = [
     ("--latent-activation", "latent_activation", click.Choice(["linear", "relu"]),
      "Last encoder layer: linear (no dead latent units) or the reference's ReLU [linear]."),
     ("--unet-skips", "unet_skips", click.Choice(["all", "none", "no_full"]), "U-Net skip connections [all]."),
+    ("--train-rows", "train_rows", click.IntRange(1),
+     "Train and refine the encoder on a seeded sample of this many usable rows (split into train and "
+     "validation as usual), then encode and cluster every row: the way to a large file on a CPU [all rows]."),
     ("--epochs", "epochs", click.IntRange(1), "Training epochs at most (early stopping may end sooner) [30]."),
     ("--batch-size", "batch_size", click.IntRange(1), "Batch size [64 on the CPU, 256 on a GPU]."),
     ("--lr", "lr", click.FloatRange(0, min_open=True),

@@ -86,3 +86,28 @@ def test_bench_select_k_scores_every_criterion_and_writes_the_readme_table(tmp_p
     text = readme.read_text()
     assert "old" not in text and text.startswith("before\n") and text.endswith("after\n")
     assert "| bic | 8 | 1 of 1 | 12 | 1 of 1 |" in text
+
+
+def test_bench_scale_records_seconds_and_memory_per_stage_and_exponents(tmp_path):
+    out = tmp_path / "scale.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_scale.py"), "--sizes", "120,200",
+                        "--train-rows", "200:120", "--threads", "2", "--work", str(tmp_path / "w"), "--out", str(out),
+                        "--run-args", "--k 3 --n-init 1 --batch-size 32 --tsne-max-points 60"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert not res["not_measured"], res["not_measured"]
+    assert [s["n"] for s in res["sizes"]] == [120, 200] and res["sizes"][1]["train_rows"] == 120
+    for s in res["sizes"]:
+        st = s["run"]["stages"]
+        assert {"data", "train", "refine", "embed", "cluster", "tsne", "figures", "report"} <= set(st)
+        assert all(v["seconds"] > 0 for k, v in st.items() if k != "report")
+        # the per-stage peaks were sampled while the stage ran, and none exceeds the whole run's
+        assert st["train"]["peak_rss_mb"] > 100 and st["embed"]["peak_rss_mb"] > 100
+        assert max(v["peak_rss_mb"] or 0 for v in st.values()) <= s["run"]["peak_rss_mb"]
+        assert s["explore"]["seconds"] > 0 and s["explore"]["peak_rss_mb"] > 0
+    (exp,) = res["exponents"]
+    assert exp["from"] == 120 and exp["to"] == 200 and isinstance(exp["stages"]["embed"], float)
+    assert exp["stages"]["refine"] is not None  # both trained on 120 rows: comparable
+    assert res["predict"]["n"] == 200 and res["predict"]["format"] == "quakeml"
+    assert res["machine"]["cores"] and "load average" in res["uptime_before"]

@@ -28,6 +28,7 @@ class RunConfig:
     norm: str = "log-aligned"  # the reference: "l2"
     bad_rows: str = "skip"
     split: list = field(default_factory=lambda: [0.7, 0.2, 0.1])
+    train_rows: int | None = None  # train and refine on a seeded sample of this many usable rows; encode all
     # encoder
     model: str = "ae"
     latent_dim: int = 12  # the reference: 9
@@ -94,7 +95,7 @@ class RunConfig:
         if isinstance(self.k, int) and self.k < 1:
             raise GpuclustError(f"k must be at least 1, got {self.k}")
         for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs", "patience",
-                     "refine_epochs"):
+                     "refine_epochs", "train_rows"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise GpuclustError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 16 <= self.synth_rows <= 427_798:
@@ -183,6 +184,7 @@ _KINDS = {
     "dec": bool, "dec_gamma": float, "dec_tol": float, "dec_epochs": int, "method": str, "k_max": int,
     "covariance_type": str, "n_init": int, "tsne_max_points": int, "device": str, "dask": str, "dask_workers": int,
     "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str, "novelty_percentile": float, "format": str, "overlay": str, "refine_epochs": int, "refine_gamma": float, "fit_on": str,
+    "train_rows": int,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import time
 
@@ -50,8 +51,11 @@ class RunDir:
         return bool(r and r["fingerprint"] == fp and all(os.path.exists(self.file(o)) for o in outputs))
 
     def finish(self, stage: str, fp: str, seconds: float, **info) -> None:
+        """Record a finished stage: its seconds, and the process's peak memory so far (the high-water mark
+        only grows, so a stage's own peak is its mark when the mark rose during it)."""
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         self.record[stage] = {"fingerprint": fp, "seconds": round(seconds, 2), "finished": time.strftime("%F %T"),
-                              **info}
+                              "peak_rss_mb": round(peak_mb, 1), **info}
         write_json(self.record_path, self.record)
 
     def seconds(self) -> dict:

@@ -54,8 +54,15 @@ def load_splits(ctx) -> dict:
         return {k: z[k] for k in z.files}
 
 
-def all_rows(sp: dict) -> np.ndarray:
+def sample_rows(sp: dict) -> np.ndarray:
+    """The rows the encoder is trained and refined on: the split's three parts (all rows without train_rows)."""
     return np.sort(np.concatenate([sp["train"], sp["val"], sp["test"]]))
+
+
+def all_rows(sp: dict) -> np.ndarray:
+    """Every usable row: the sample and, with train_rows, the rows outside it (encoded and clustered too)."""
+    rest = sp.get("rest")
+    return sample_rows(sp) if rest is None or not len(rest) else np.sort(np.concatenate([sample_rows(sp), rest]))
 
 
 def model_config(cfg: RunConfig, shape) -> dict:

@@ -14,7 +14,7 @@ from ...latents.handoff import to_array
 from ...training.checkpoint import load_model, save_checkpoint
 from ...training.sources import make_source
 from .base import Stage
-from .common import all_rows, open_data
+from .common import open_data, sample_rows
 
 
 def run(ctx) -> dict:
@@ -24,7 +24,7 @@ def run(ctx) -> dict:
     cfg, run_dir, device = ctx.cfg, ctx.run, ctx.backend.device
     model, _ = load_model(run_dir.file("checkpoints", "best.pt"), device)
     sp = ctx.get("splits")
-    rows = all_rows(sp)
+    rows = sample_rows(sp)
     with open_data(cfg) as sf:
         z = encode_rows(model, sf, rows, cfg.norm, device)
     # the centres come from one process whatever the backend: the training latents are already here
