@@ -37,7 +37,8 @@ elif setting == "gpuclust":
     configure()
 elif setting.startswith("compute-"):  # as `gpuclust run --compute-threads N|auto` trains
     configure()
-    fixed_threads(setting.split("-", 1)[1]).__enter__()
+    held = fixed_threads(setting.split("-", 1)[1])  # held: a context left unreferenced would be closed
+    held.__enter__()
 from gpuclust.models import AutoEncoder
 torch.manual_seed(0)
 m = AutoEncoder(); opt = torch.optim.Adam(m.parameters(), 1e-3)
