@@ -7,6 +7,12 @@ Each setting runs in a fresh process (OpenMP reads its environment once, at impo
 The neighbour is a process that spins on one core, as other work on a shared machine does.
 
     python benchmarks/bench_threads.py [--seconds 20] [--out benchmarks/results/threads.json]
+
+With --compute, what the run's compute_threads option costs instead: training at compute threads
+1, 2 (the reproducible default) and auto (the free cores, not reproducible), side by side, each
+setting in a fresh process, the settings taking turns for --rounds rounds (the load drifts).
+
+    python benchmarks/bench_threads.py --compute [--seconds 8] [--rounds 3] [--out benchmarks/results/compute_threads.json]
 """
 from __future__ import annotations
 
@@ -21,14 +27,18 @@ import time
 WORKER = r'''
 import os, sys, time, json
 setting = sys.argv[1]
-if setting == "gpuclust":
-    from gpuclust.threads import configure_before_import, configure
+if setting == "gpuclust" or setting.startswith("compute-"):
+    from gpuclust.threads import configure_before_import, configure, fixed_threads
     configure_before_import()
 import torch, torch.nn.functional as F
 if setting == "one-thread":
     torch.set_num_threads(1)
 elif setting == "gpuclust":
     configure()
+elif setting.startswith("compute-"):  # as `gpuclust run --compute-threads N|auto` trains
+    configure()
+    held = fixed_threads(setting.split("-", 1)[1])  # held: a context left unreferenced would be closed
+    held.__enter__()
 from gpuclust.models import AutoEncoder
 torch.manual_seed(0)
 m = AutoEncoder(); opt = torch.optim.Adam(m.parameters(), 1e-3)
@@ -39,7 +49,8 @@ for _ in range(3): step()
 t, n = time.perf_counter(), 0
 while time.perf_counter() - t < float(sys.argv[2]):
     step(); n += 1
-print(json.dumps({"spectrograms_per_s": n * 256 / (time.perf_counter() - t), "threads": torch.get_num_threads()}))
+print(json.dumps({"spectrograms_per_s": n * 256 / (time.perf_counter() - t), "threads": torch.get_num_threads(),
+                  "load_after": os.getloadavg()}))
 '''
 
 
@@ -58,13 +69,45 @@ def measure(setting: str, seconds: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def compute_threads(seconds: float, rounds: int, out: str) -> None:
+    """Training throughput at compute threads 1, 2 and auto, taking turns (benchmarks/results/compute_threads.json)."""
+    from gpuclust.atomic import write_json
+    from gpuclust.environment import describe
+
+    settings = ("compute-1", "compute-2", "compute-auto")
+    load_before = os.getloadavg()
+    runs = {s: [] for s in settings}
+    for r in range(rounds):
+        for s in settings:
+            m = measure(s, seconds)
+            runs[s].append({"spectrograms_per_s": round(m["spectrograms_per_s"], 1), "threads": m["threads"],
+                            "load_after": [round(v, 2) for v in m["load_after"]]})
+            print(f"round {r}: {s:>12}: {m['spectrograms_per_s']:7.1f}/s at {m['threads']} thread(s), "
+                  f"load {m['load_after'][0]:.2f}", flush=True)
+    base = sum(x["spectrograms_per_s"] for x in runs["compute-2"]) / rounds
+    rows = [{"setting": s.replace("compute-", "--compute-threads "), "runs": v,
+             "mean_per_s": round(sum(x["spectrograms_per_s"] for x in v) / rounds, 1),
+             "relative_to_2": round(sum(x["spectrograms_per_s"] for x in v) / rounds / base, 3),
+             "reproducible": s != "compute-auto"} for s, v in runs.items()]
+    write_json(out, {"environment": describe("cpu"), "load_before": [round(v, 2) for v in load_before],
+                     "load_after": [round(v, 2) for v in os.getloadavg()], "seconds_per_measure": seconds,
+                     "rounds": rounds, "rows": rows,
+                     "note": "autoencoder training step, batch 256, 87 x 100, CPU, each measure a fresh process; "
+                             "auto takes the cores free at its start"})
+
+
 def main():
     from gpuclust.environment import describe
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--out", default="benchmarks/results/threads.json")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--compute", action="store_true", help="compute threads 1, 2 and auto instead")
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
+    if a.compute:
+        return compute_threads(a.seconds, a.rounds, a.out or "benchmarks/results/compute_threads.json")
+    a.out = a.out or "benchmarks/results/threads.json"
     rows = []
     for setting in ("default", "gpuclust", "one-thread"):
         alone = measure(setting, a.seconds)

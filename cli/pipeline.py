@@ -43,6 +43,10 @@ TRAIN_OPTIONS = [
     ("--lr", "lr", click.FloatRange(0, min_open=True),
      "Adam learning rate [1e-3; 2e-3 with the GPU's default batch]."),
     ("--patience", "patience", click.IntRange(1), "Early-stopping patience in epochs [10]."),
+    ("--compute-threads", "compute_threads", str,
+     "Threads of training, refinement, encoding and clustering, whose results depend on the count: a fixed "
+     "number gives the same results whatever --threads and the machine's load; 'auto' uses the free cores "
+     "(--threads'), faster there, but not reproducible [2]."),
 ]
 RUN_ONLY_OPTIONS = [
     ("--dec-epochs", "dec_epochs", click.IntRange(1), "DEC epochs at most [10]."),

@@ -62,6 +62,9 @@ class RunConfig:
     tsne_max_points: int | None = None  # None: 5,000 on CPU, 100,000 on GPU
     # running
     device: str = "auto"
+    # torch and BLAS threads of the training, refinement, encoding and clustering, whose results depend on the
+    # count: fixed, the run is reproducible whatever --threads and the load; "auto" (--threads' count) is not
+    compute_threads: int | str = 2
     dask: str | None = None  # None: one process; local, local-cuda, tcp://HOST:PORT or a scheduler file
     dask_workers: int | None = None  # for --dask local: worker processes (default: one per core)
     seed: int = 0
@@ -92,6 +95,13 @@ class RunConfig:
                     self.k = int(self.k)
                 except ValueError:
                     raise GpuclustError(f"k must be a whole number or 'auto', got {self.k!r}")
+        if self.compute_threads != "auto":
+            try:
+                self.compute_threads = int(self.compute_threads)
+            except (TypeError, ValueError):
+                raise GpuclustError(f"compute_threads must be a whole number or 'auto', got {self.compute_threads!r}")
+            if self.compute_threads < 1:
+                raise GpuclustError(f"compute_threads must be at least 1, got {self.compute_threads}")
         if isinstance(self.k, int) and self.k < 1:
             raise GpuclustError(f"k must be at least 1, got {self.k}")
         for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs", "patience",
@@ -172,6 +182,17 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def record(self) -> dict:
+        """config.json: the options, and whether rerunning them gives the same results (see compute_threads)."""
+        from ..threads import reproducible
+
+        out = self.as_dict()
+        out["reproducible"] = reproducible(self.compute_threads)
+        if not out["reproducible"]:
+            out["reproducible_note"] = ("compute_threads 'auto': training and clustering ran on the cores free at "
+                                        "the start; another count gives other numbers (environment.json says which)")
+        return out
 
 
 OBJECTIVES = ("reconstruction", "mixture")

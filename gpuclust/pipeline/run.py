@@ -14,6 +14,7 @@ from ..atomic import unique_dir, write_json
 from ..backend import Backend
 from ..environment import describe
 from ..errors import GpuclustError
+from ..threads import fixed_threads
 from .config import RunConfig
 from .rundir import RunDir, fingerprint
 from .stages import LOADERS, STAGES, Context, ensure_default_data
@@ -40,12 +41,13 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
         if resume:
             _keep_device_defaults(cfg, run_dir)
         cfg.for_device(backend.device)  # unset batch size and learning rate: the device's defaults
-        write_json(run_dir.file("config.json"), cfg.as_dict())
-        write_json(run_dir.file("environment.json"), describe(backend.device))
+        write_json(run_dir.file("config.json"), cfg.record())
         if backend.client is not None:
             log(f"Dask: {backend.n_workers} worker(s) at {backend.client.scheduler.address}")
         ctx = Context(cfg, run_dir, backend, resume, log, loaders=dict(LOADERS))
-        summary = _run_stages(ctx, until)
+        with fixed_threads(cfg.compute_threads):  # every stage: their results depend on the count
+            write_json(run_dir.file("environment.json"), describe(backend.device))
+            summary = _run_stages(ctx, until)
         if explore and until is None:  # the interactive page: every event on the map, latents handed in memory
             from ..explore import write_explore_or_warn
 

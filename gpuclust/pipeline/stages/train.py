@@ -34,5 +34,5 @@ def run(ctx) -> dict:
 
 
 STAGE = Stage("train", run, produces=("checkpoints/best.pt",), needs=("splits",),
-              keys=("norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
+              keys=("compute_threads", "norm", "model", "latent_dim", "latent_activation", "objective", "unet_skips", "epochs",
                     "batch_size", "lr", "patience"))
