@@ -42,9 +42,23 @@ def describe_bad(health) -> str:
     return ", ".join(parts) or "no bad rows"
 
 
+NORM_BLOCK = 1024  # rows normalised at a time: the normalisation's temporaries are ~5x its input
+
+
 def load_rows(sf: SpectrogramFile, rows, norm: str = DEFAULT) -> np.ndarray:
-    """All the given rows, normalised, as one float32 array (n, H, W) in the order given."""
-    return normalise(sf.read_rows(rows), norm, inplace=True)
+    """All the given rows, normalised, as one float32 array (n, H, W) in the order given.
+
+    Normalised a block of rows at a time into the array read (each row's normalisation is its own, so the
+    values are those of one call): the sorts, masks and gathers of `log-aligned` held about five copies
+    of everything read at once (8,192 rows: 1.7 GB above the 272 MB read; an in-memory validation set
+    of 85,560 rows: ~15 GB).
+    """
+    x = sf.read_rows(rows)
+    if norm == "none":
+        return x
+    for lo in range(0, len(x), NORM_BLOCK):
+        x[lo:lo + NORM_BLOCK] = normalise(x[lo:lo + NORM_BLOCK], norm, inplace=True)
+    return x
 
 
 def iter_batches(sf: SpectrogramFile, rows, batch_size: int, norm: str = DEFAULT, shuffle: bool = False,
