@@ -32,8 +32,11 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
     from gpuclust.distributed.client import open_backend
     from gpuclust.latents import load_latents
 
+    from gpuclust.threads import fixed_threads
+
     lat = load_latents(latents)
-    with output_dir(out), open_backend(device, dask, dask_workers) as backend:
+    # the fixed thread count of runs: BLAS sums, and so the fit, differ with the count
+    with output_dir(out), open_backend(device, dask, dask_workers) as backend, fixed_threads():
         _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
         write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     sil = metrics.get("silhouette")
@@ -78,7 +81,9 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     if len(lat.z) <= k_max:
         raise GpuclustError(f"{latents}: {len(lat.z)} latents are too few to try K up to {k_max}; "
                             f"use --k-max {max(2, len(lat.z) - 1)} or more data")
-    with output_dir(out):
+    from gpuclust.threads import fixed_threads
+
+    with output_dir(out), fixed_threads():  # as for runs: results that do not depend on the thread count
         ks = list(range(k_min, k_max + 1))
         with tqdm(total=len(ks), desc="select-k", disable=None) as bar:
             res = sweep(x, ks, methods, seed=seed, progress=bar.update, stability=True, entropy="gmm" in methods)

@@ -10,6 +10,7 @@ Rows the run itself labelled get exactly the run's labels: same encoder, same ba
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -23,6 +24,7 @@ from ..clustering.metrics import confusion, external_metrics
 from ..data.loader import describe_bad, usable_rows
 from ..data.spectrograms import open_spectrograms
 from ..errors import GpuclustError
+from ..threads import DEFAULT_COMPUTE_THREADS, fixed_threads
 from ..times import utc
 from .saved_run import RunModel, load_run_model
 
@@ -46,7 +48,7 @@ def predict(run_path: str, inputs: list[str], out: str | None, backend: Backend,
     fresh = out is None
     if fresh:  # unique even for predicts started in the same second
         out = unique_dir(os.path.join(run_path, time.strftime("predict-%Y%m%d-%H%M%S")))
-    with output_dir(out, "-o", fresh=fresh):
+    with output_dir(out, "-o", fresh=fresh), fixed_threads(_compute_threads(run_path)):
         data_path = _spectrogram_file(model, inputs, out, log)
         opts = {**{k: model.meta["data"].get(k) for k in ("group", "dataset", "freqs_dataset", "times_dataset")},
                 **(data_options or {})}
@@ -92,6 +94,16 @@ def refuse_run_directory(out: str, run_path: str) -> None:
             or os.path.isdir(os.path.join(out, "model")):
         raise GpuclustError(f"{out}: is a run directory; predict would overwrite the run's own labels.csv and "
                             f"metrics.json there: give another -o, or none for {os.path.join(run_path, 'predict-<time>')}")
+
+
+def _compute_threads(run_path: str):
+    """The run's fixed thread count (its config.json), so that new events are encoded and scored as its own
+    were; the default for a model made by `gpuclust cluster`."""
+    try:
+        with open(os.path.join(run_path, "config.json")) as fh:
+            return json.load(fh).get("compute_threads", DEFAULT_COMPUTE_THREADS)
+    except (OSError, ValueError):
+        return DEFAULT_COMPUTE_THREADS
 
 
 def _spectrogram_file(model: RunModel, inputs, out, log) -> str:
