@@ -210,6 +210,10 @@ def kept_run(keep: str, rows: int, seed: int, epochs: int | None, run_now: bool)
             return json.load(fh)
     if not run_now:
         return None
+    if os.path.isdir(out):  # an interrupted run: its time would not be a whole run's, so it starts again
+        import shutil
+
+        shutil.rmtree(out)
     data = eval_data(keep, rows, seed)
     if not os.path.exists(data):
         write_synthetic(data, rows, seed=seed)
