@@ -86,9 +86,13 @@ def alternative_scores(run_dir: str, seen: str, later: str, later_rows, norm: st
     rec = (reconstruction_scores(refined, train_src), reconstruction_scores(refined, later_src))
     out = {"default": (train_default, later_default), "reconstruction": rec,
            "pre-refinement": pre_refinement_scores(run_dir, train_src, later_src, 8, seed, n_init)}
-    out["combined"] = (np.minimum(ranks(train_default, train_default), ranks(rec[0], rec[0])),
-                       np.minimum(ranks(train_default, later_default), ranks(rec[0], rec[1])))
+    out["combined"] = combined(out["default"], rec)
     return out
+
+
+def combined(a: tuple, b: tuple) -> tuple:
+    """(training, later) of the lower of two scores' training-percentile ranks, each score a (training, later)."""
+    return (np.minimum(ranks(a[0], a[0]), ranks(b[0], b[0])), np.minimum(ranks(a[0], a[1]), ranks(b[0], b[1])))
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""The held-out evaluation's table (bench_quality --eval): spread, worst seed, wins against the baseline, target."""
+"""The benchmarks' protocols without training: bench_quality --eval's table, bench_novelty's calibrated ranks."""
 import importlib.util
 import json
 import os
@@ -8,12 +8,16 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_quality", os.path.join(ROOT, "benchmarks", "bench_quality.py"))
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _script("bench_quality")
 
 
 def test_eval_seeds_are_ten_fixed_seeds_apart_from_the_choosing_ones(bench):
@@ -40,3 +44,15 @@ def test_kept_runs_are_reused_and_missing_ones_not_run_when_asked(bench, tmp_pat
     (run / "result.json").write_text(json.dumps({"nmi": 0.5, "ari": 0.4, "accuracy": 0.6, "seconds": 1}))
     assert bench.kept_run(str(tmp_path), 6000, 1000, None, run_now=False)["nmi"] == 0.5
     assert bench.kept_run(str(tmp_path), 6000, 1001, None, run_now=False) is None
+
+
+def test_novelty_ranks_are_training_percentiles_and_the_combined_score_flags_either_tail():
+    import numpy as np
+
+    nov = _script("bench_novelty")
+    train = np.arange(100.0)
+    assert list(nov.ranks(train, np.array([-1.0, 0.0, 49.5, 99.0]))) == [0.0, 0.01, 0.5, 1.0]
+    # an event typical for one score and atypical for the other is atypical for the combination
+    train_c, later_c = nov.combined((train, np.array([99.0, 0.5, 60.0])), (-train, np.array([-99.0, -0.5, -40.0])))
+    assert list(later_c) == [0.01, 0.01, 0.6]
+    assert np.percentile(train_c, 1) < 0.02 and train_c.max() == pytest.approx(0.5)
