@@ -15,7 +15,8 @@ N_FITS single-start fits (seeds fixed here), on those latents:
   consensus (16)            the 16 fits' labels matched to the most stable one (Hungarian), the majority
                             vote per row, a mixture started from the vote's clusters
 
-and, on the final (refined) latents, the run's own labels beside a fresh 16-start fit by lower bound.
+and, on the final (refined) latents where the run has finished, the run's own labels beside a fresh
+16-start fit by lower bound.
 Seeds are split: the first half of the runs given is for choosing, the second half for reporting.
 
     python benchmarks/bench_mixture_start.py DIR [--out benchmarks/results/mixture-start.json]
@@ -133,6 +134,15 @@ def final_choices(run_dir, seed, k) -> dict:
             "refit, 16 starts by lower bound": external_metrics(np.asarray(lat.truth, np.int64), g.predict(zs))}
 
 
+def trained(run_dir: str) -> bool:
+    """The run's training stage finished (its best.pt is final; the refinement may still be running)."""
+    try:
+        with open(os.path.join(run_dir, "stages.json")) as fh:
+            return "train" in json.load(fh)
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv=None) -> int:
     from gpuclust import threads
 
@@ -147,8 +157,7 @@ def main(argv=None) -> int:
     from gpuclust.clustering.metrics import external_metrics
     from gpuclust.environment import describe
 
-    runs = sorted(d for d in glob.glob(os.path.join(a.keep, "runs", "default-*"))
-                  if os.path.exists(os.path.join(d, "latents.h5")))
+    runs = sorted(d for d in glob.glob(os.path.join(a.keep, "runs", "default-*")) if trained(d))
     if not runs:
         raise SystemExit(f"no finished run under {a.keep}/runs")
     load_before, per_seed = os.getloadavg(), {}
@@ -158,7 +167,8 @@ def main(argv=None) -> int:
         ch = choices(z, train, val, 8, seed, n_init)
         row = {"stability_mean_ari": ch.pop("_stability_mean_ari"),
                "pre_refinement": {r: external_metrics(truth, ch[r]) for r in RULES},
-               "final": final_choices(d, seed, 8), "seconds": time.perf_counter() - t}
+               "final": final_choices(d, seed, 8) if os.path.exists(os.path.join(d, "metrics.json")) else None,
+               "seconds": time.perf_counter() - t}
         per_seed[str(seed)] = row
         print(f"seed {seed} ({row['seconds']:.0f} s): " + "; ".join(
             f"{r} ARI {row['pre_refinement'][r]['ari']:.3f}" for r in RULES), flush=True)
