@@ -6,6 +6,17 @@ classes (`--seed 100`). Reported: the share of c's events flagged "unknown" (det
 of the known classes' events flagged (false alarms), at the run's default threshold (1st percentile of the
 training events' log-likelihood) and at 2 and 5 %.
 
+Beside the default score (the event's log-likelihood under the final mixture, on the refined latent) the
+same rows are scored, each calibrated on the run's own training events at the same percentiles, by
+scores that need no other training (the refinement pulls latents towards the clusters, which can hide
+a new kind of event inside one of them):
+
+  reconstruction   minus the event's reconstruction error by the refined autoencoder
+  pre-refinement   the log-likelihood of the latent of the encoder BEFORE refinement (checkpoints/best.pt)
+                   under a mixture fitted to that encoder's training latents
+  combined         the lower of the default's and the reconstruction's training-percentile ranks: an
+                   event is unknown when it is atypical in either way
+
     python benchmarks/bench_novelty.py [--rows 6000] [--predict-rows 3000] [--classes all] [--out ...]
     python benchmarks/bench_novelty.py --classes swell_low_frequency --set refine_epochs=3 --set refine_gamma=10 \
         --out novelty-r3.json      # the same with run options other than the defaults
@@ -18,6 +29,70 @@ import tempfile
 import time
 
 import numpy as np
+
+
+SCORES = ("default", "reconstruction", "pre-refinement", "combined")
+
+
+def _source(data: str, rows, norm: str):
+    from gpuclust.data.spectrograms import open_spectrograms
+    from gpuclust.training.sources import make_source
+
+    with open_spectrograms(data) as sf:
+        return make_source(sf, np.asarray(rows), norm, "cpu", 4 * 2**30)
+
+
+def reconstruction_scores(checkpoint: str, source) -> np.ndarray:
+    """Minus each event's mean squared reconstruction error (higher = more typical)."""
+    import torch
+
+    from gpuclust.training.checkpoint import load_model
+
+    model, _ = load_model(checkpoint, "cpu")
+    model.eval()
+    out = np.empty(len(source))
+    with torch.no_grad():
+        for pos, x in source.batches(512, shuffle=False):
+            recon, _ = model(x)
+            out[pos] = -((recon.float() - x) ** 2).flatten(1).mean(dim=1).numpy()
+    return out
+
+
+def pre_refinement_scores(run_dir: str, train_source, later_source, k: int, seed: int, n_init: int):
+    """(training, later) log-likelihoods under a mixture on the pre-refinement encoder's training latents."""
+    from gpuclust.latents.encode import encode_source
+    from gpuclust.training.checkpoint import load_model
+    from gpuclust.training.mixture import fit_mixture
+
+    model, _ = load_model(os.path.join(run_dir, "checkpoints", "best.pt"), "cpu")
+    z_train, z_later = encode_source(model, train_source, "cpu"), encode_source(model, later_source, "cpu")
+    g, mu, sd = fit_mixture(z_train, k, seed, n_init)
+    return g.score_samples((z_train - mu) / sd), g.score_samples((z_later - mu) / sd)
+
+
+def ranks(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share of the reference (training) scores at or below each value: its training percentile / 100."""
+    ref = np.sort(reference)
+    return np.searchsorted(ref, values, side="right") / len(ref)
+
+
+def alternative_scores(run_dir: str, seen: str, later: str, later_rows, norm: str, seed: int, n_init: int,
+                       train_default: np.ndarray, later_default: np.ndarray) -> dict:
+    """{score name: (training scores, later scores)} for SCORES (module docstring)."""
+    with np.load(os.path.join(run_dir, "splits.npz")) as z:
+        train_rows = z["train"]
+    train_src, later_src = _source(seen, train_rows, norm), _source(later, later_rows, norm)
+    refined = os.path.join(run_dir, "checkpoints", "refined.pt")
+    rec = (reconstruction_scores(refined, train_src), reconstruction_scores(refined, later_src))
+    out = {"default": (train_default, later_default), "reconstruction": rec,
+           "pre-refinement": pre_refinement_scores(run_dir, train_src, later_src, 8, seed, n_init)}
+    out["combined"] = combined(out["default"], rec)
+    return out
+
+
+def combined(a: tuple, b: tuple) -> tuple:
+    """(training, later) of the lower of two scores' training-percentile ranks, each score a (training, later)."""
+    return (np.minimum(ranks(a[0], a[0]), ranks(b[0], b[0])), np.minimum(ranks(a[0], a[1]), ranks(b[0], b[1])))
 
 
 def main(argv=None) -> int:
@@ -41,6 +116,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="a run option other than its default (the config-file name, e.g. refine_epochs=3); repeatable")
+    ap.add_argument("--alternatives", action="store_true",
+                    help="also the reconstruction, pre-refinement and combined scores (module docstring)")
     ap.add_argument("--out", default="benchmarks/results/novelty.json")
     a = ap.parse_args(argv)
     overrides = {}
@@ -82,6 +159,24 @@ def main(argv=None) -> int:
                 flagged = novelty.flags(scores, model.threshold(pct))
                 row[f"detected_at_{pct:g}pct"] = float(flagged[truth == c].mean())
                 row[f"false_alarms_at_{pct:g}pct"] = float(flagged[truth != c].mean())
+            if a.alternatives:
+                train_default = read_labels(os.path.join(tmp, f"run-{name}", "labels.csv"))
+                with np.load(os.path.join(tmp, f"run-{name}", "splits.npz")) as z:
+                    on_train = np.isin(train_default["row"], z["train"])
+                cfg = make_config(None, data=seen, **opts)
+                alt = alternative_scores(os.path.join(tmp, f"run-{name}"), seen, later,
+                                         np.array([int(r["row"]) for r in pred]), cfg.norm, cfg.seed, cfg.n_init,
+                                         train_default["log_likelihood"][on_train], scores)
+                row["scores"] = {}
+                for key, (ref, val) in alt.items():
+                    cell = {}
+                    for pct in (1.0, 2.0, 5.0):
+                        flagged = novelty.flags(val, float(np.percentile(ref, pct)))
+                        cell[f"detected_at_{pct:g}pct"] = float(flagged[truth == c].mean())
+                        cell[f"false_alarms_at_{pct:g}pct"] = float(flagged[truth != c].mean())
+                    row["scores"][key] = cell
+                    print(f"{'':>20}  {key}: {100 * cell['detected_at_1pct']:5.1f} % vs "
+                          f"{100 * cell['false_alarms_at_1pct']:4.1f} % (1 %)", flush=True)
             rows.append(row)
             print(f"{name:>20}: flagged {100 * row['detected_at_1pct']:5.1f} % of its events, "
                   f"{100 * row['false_alarms_at_1pct']:4.1f} % of the known classes' (threshold 1 %); at 5 %: "

@@ -43,12 +43,17 @@ def test_bench_quality_runs_and_reports_mean_and_spread(tmp_path):
 def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
     script = os.path.join(ROOT, "benchmarks", "bench_novelty.py")
     r = subprocess.run([sys.executable, script, "--rows", "400", "--predict-rows", "300", "--epochs", "1",
-                        "--classes", "swell_low_frequency", "--out", str(tmp_path / "n.json")],
+                        "--classes", "swell_low_frequency", "--alternatives", "--out", str(tmp_path / "n.json")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     (row,) = json.load(open(tmp_path / "n.json"))["results"]
     assert row["held_out"] == "swell_low_frequency" and 0 <= row["false_alarms_at_1pct"] <= 1
     assert row["false_alarms_at_1pct"] <= row["false_alarms_at_2pct"] <= row["false_alarms_at_5pct"]
+    assert set(row["scores"]) == {"default", "reconstruction", "pre-refinement", "combined"}
+    # the default score recalibrated from labels.csv flags what the run's model flags (up to its 4 decimals)
+    assert row["scores"]["default"]["detected_at_1pct"] == pytest.approx(row["detected_at_1pct"], abs=0.02)
+    for cell in row["scores"].values():
+        assert cell["false_alarms_at_1pct"] <= cell["false_alarms_at_5pct"]
     script = os.path.join(ROOT, "benchmarks", "bench_scenario.py")
     r = subprocess.run([sys.executable, script, "--rows", "600", "--epochs", "1", "--out-dir", str(tmp_path / "s")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=900)

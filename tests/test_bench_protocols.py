@@ -1,0 +1,58 @@
+"""The benchmarks' protocols without training: bench_quality --eval's table, bench_novelty's calibrated ranks."""
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _script("bench_quality")
+
+
+def test_eval_seeds_are_ten_fixed_seeds_apart_from_the_choosing_ones(bench):
+    assert bench.EVAL_SEEDS == tuple(range(1000, 1010))
+    assert bench.EVAL_BASELINE == {"norm": "log", "dims": 16, "n_init": 5}
+
+
+def test_summary_reports_mean_spread_worst_and_the_seeds_lost(bench):
+    default = [{"nmi": 0.7, "ari": 0.65, "accuracy": 0.8, "seconds": 100},
+               {"nmi": 0.6, "ari": 0.50, "accuracy": 0.7, "seconds": 120}]
+    baseline = [{"nmi": 0.62, "ari": 0.55, "accuracy": 0.7}, {"nmi": 0.61, "ari": 0.55, "accuracy": 0.7}]
+    s = bench.heldout_summary([1000, 1001], default, baseline, {"nmi": 0.64, "ari": 0.6, "accuracy": 0.7})
+    assert s["default"]["nmi"]["mean"] == pytest.approx(0.65) and s["default"]["nmi"]["sd"] == pytest.approx(0.05)
+    assert s["default"]["ari"]["worst"] == 0.5 and s["default"]["ari"]["worst_seed"] == 1001
+    assert s["baseline"]["nmi"]["worst_seed"] == 1001
+    assert s["beats_baseline"]["ari"] == {"seeds_won": 1, "of": 2, "lost_on": {"1001": 0.05}}
+    assert s["beats_baseline"]["nmi"]["lost_on"] == {"1001": 0.01}
+    assert s["target_met"] == {"nmi": True, "ari": False, "accuracy": True, "beats_baseline_on_every_seed": False}
+
+
+def test_kept_runs_are_reused_and_missing_ones_not_run_when_asked(bench, tmp_path):
+    run = tmp_path / "runs" / "default-1000"
+    run.mkdir(parents=True)
+    (run / "result.json").write_text(json.dumps({"nmi": 0.5, "ari": 0.4, "accuracy": 0.6, "seconds": 1}))
+    assert bench.kept_run(str(tmp_path), 6000, 1000, None, run_now=False)["nmi"] == 0.5
+    assert bench.kept_run(str(tmp_path), 6000, 1001, None, run_now=False) is None
+
+
+def test_novelty_ranks_are_training_percentiles_and_the_combined_score_flags_either_tail():
+    import numpy as np
+
+    nov = _script("bench_novelty")
+    train = np.arange(100.0)
+    assert list(nov.ranks(train, np.array([-1.0, 0.0, 49.5, 99.0]))) == [0.0, 0.01, 0.5, 1.0]
+    # an event typical for one score and atypical for the other is atypical for the combination
+    train_c, later_c = nov.combined((train, np.array([99.0, 0.5, 60.0])), (-train, np.array([-99.0, -0.5, -40.0])))
+    assert list(later_c) == [0.01, 0.01, 0.6]
+    assert np.percentile(train_c, 1) < 0.02 and train_c.max() == pytest.approx(0.5)
