@@ -172,8 +172,8 @@ def _check_append(output, **given):
     if os.path.exists(output):
         with h5py.File(output, "r") as h5:
             if MANIFEST in h5:
-                raise GpuclustError(f"{output}: made by an archive job (margins, response removal): --append "
-                                    "would add rows cut another way; write a new file instead")
+                click.echo(f"note: {output} was made by an archive job; the rows appended are cut file by file "
+                           "(no margins from neighbouring days; the response is not removed)")
 
 
 @click.command(short_help="Describe a spectrogram file.")

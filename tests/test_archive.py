@@ -334,7 +334,7 @@ def test_a_margin_shorter_than_the_warm_up_is_refused_in_one_line(archive, tmp_p
     assert not os.path.exists(tmp_path / "o.h5.partial")
 
 
-def test_append_refuses_the_archive_jobs_options_and_archive_made_files(archive, tmp_path):
+def test_append_refuses_the_archive_jobs_options_and_says_how_it_cuts_rows_into_an_archive_made_file(archive, tmp_path):
     from click.testing import CliRunner
 
     from gpuclust_cli.commands import cli
@@ -344,8 +344,8 @@ def test_append_refuses_the_archive_jobs_options_and_archive_made_files(archive,
     runner = CliRunner()
     r = runner.invoke(cli, ["spectrograms", str(archive), "-o", str(tmp_path / "b.h5"), "--append", "--workers", "2"])
     assert r.exit_code == 2 and "--append does not take --workers" in r.output
-    r = runner.invoke(cli, ["spectrograms", str(archive), "-o", str(made), "--append"])
-    assert r.exit_code == 2 and "made by an archive job" in r.output
+    r = runner.invoke(cli, ["spectrograms", str(archive), "-o", str(made), "--append", "--on", "1e9", "--off", "1e8"])
+    assert "note:" in r.output and "made by an archive job; the rows appended are cut file by file" in r.output
 
 
 def test_predict_cuts_new_waveforms_as_the_archive_job_cut_the_runs_data(archive, tmp_path):
