@@ -51,3 +51,19 @@ def test_rows_are_normalised_a_block_at_a_time_with_the_values_of_one_call(tmp_p
             want = normalise(sf.read_rows(rows), norm)
             np.testing.assert_array_equal(loader.load_rows(sf, rows, norm), want)
             assert norm == "none" or max(calls) <= 16
+
+
+def test_the_sources_of_a_stage_share_one_memory_budget(tmp_path):
+    """Regression: training and validation (and the refinement's two sources) each had the whole budget, so a
+    100,000-row run's refinement held 9.7 GB with memory_budget_gb = 4."""
+    from gpuclust.training.sources import InMemory, Streamed, held_bytes, make_source
+
+    path = tmp_path / "ris.h5"
+    make_ris_file(path, m=60)
+    with open_spectrograms(path) as sf:
+        per_row = 87 * 100 * 4
+        budget = 45 * per_row
+        train = make_source(sf, np.arange(40), "log", "cpu", budget)
+        assert isinstance(train, InMemory) and held_bytes(train) == 40 * per_row
+        rest = make_source(sf, np.arange(40, 60), "log", "cpu", budget - held_bytes(train))
+        assert isinstance(rest, Streamed) and held_bytes(rest) == 0

@@ -62,3 +62,8 @@ def make_source(sf: SpectrogramFile, rows, norm: str, device: str, memory_budget
         memory_budget = 0.6 * torch.cuda.mem_get_info()[0]
     cls = InMemory if len(rows) * per_row <= memory_budget else Streamed
     return cls(sf, rows, norm, device)
+
+
+def held_bytes(source) -> int:
+    """Host (or device) bytes a source holds: its images when in memory, nothing when streamed."""
+    return source.x.element_size() * source.x.nelement() if isinstance(source, InMemory) else 0

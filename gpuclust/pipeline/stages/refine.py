@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...atomic import write_json
 from ...training.checkpoint import load_model
-from ...training.sources import make_source
+from ...training.sources import held_bytes, make_source
 from .base import Stage
 from .common import open_data, sample_rows
 
@@ -18,7 +18,9 @@ def run(ctx) -> dict:
     with open_data(cfg) as sf:
         budget = cfg.memory_budget_gb * 2**30
         train = make_source(sf, sp["train"], cfg.norm, device, budget)
-        fit_rows = train if cfg.fit_on == "train" else make_source(sf, sample_rows(sp), cfg.norm, device, budget)
+        # one budget for the stage: the rows the mixture is fitted on include the training rows
+        fit_rows = train if cfg.fit_on == "train" else make_source(sf, sample_rows(sp), cfg.norm, device,
+                                                                   max(0, budget - held_bytes(train)))
         hist = refine(model, train, cfg.k_before_sweep, device, cfg.refine_epochs, cfg.refine_gamma, cfg.batch_size,
                       cfg.lr, cfg.seed, n_init=cfg.n_init, out_dir=run_dir.file("checkpoints"), quiet=cfg.quiet,
                       fit_source=fit_rows)

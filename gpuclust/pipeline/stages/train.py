@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ...models import build_model
-from ...training.sources import make_source
+from ...training.sources import held_bytes, make_source
 from ...training.trainer import TrainConfig, train_autoencoder
 from .base import Stage
 from .common import check_k, model_config, open_data
@@ -21,7 +21,7 @@ def run(ctx) -> dict:
     with open_data(cfg) as sf:
         budget = cfg.memory_budget_gb * 2**30
         train = make_source(sf, sp["train"], cfg.norm, device, budget)
-        val = make_source(sf, sp["val"], cfg.norm, device, budget)
+        val = make_source(sf, sp["val"], cfg.norm, device, max(0, budget - held_bytes(train)))  # one budget
         torch.manual_seed(cfg.seed)
         model = build_model(model_config(cfg, sf.shape))
         tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, patience=cfg.patience,
