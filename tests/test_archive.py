@@ -56,6 +56,24 @@ def args(**kw):
     return dict(p=SpectrogramParams(), d=DetectionParams(on=8.0, off=2.0), echo=lambda *_: None, **kw)
 
 
+def kill_after(units, inputs, out, monkeypatch):
+    """Run the archive job and kill it (KeyboardInterrupt) after `units` units were written."""
+    from gpuclust.archive import job
+
+    real_write, calls = job.StreamWriter.write, []
+
+    def write_then_die(self, r):
+        if len(calls) == units:
+            raise KeyboardInterrupt
+        calls.append(r.key)
+        real_write(self, r)
+
+    monkeypatch.setattr(job.StreamWriter, "write", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_archive(inputs, out, **args())
+    monkeypatch.setattr(job.StreamWriter, "write", real_write)
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     """Three stations, an hour either side of midnight each, one burst every ten minutes."""
@@ -147,18 +165,7 @@ def test_a_killed_job_resumes_to_exactly_the_file_of_an_uninterrupted_run(archiv
     whole = tmp_path / "whole.h5"
     run_archive([archive], whole, **args())
     out = tmp_path / "o.h5"
-    real_write, calls = job.StreamWriter.write, []
-
-    def write_then_die(self, r):
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # killed after three units
-        calls.append(r.key)
-        real_write(self, r)
-
-    monkeypatch.setattr(job.StreamWriter, "write", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run_archive([archive], out, **args())
-    monkeypatch.setattr(job.StreamWriter, "write", real_write)
+    kill_after(3, [archive], out, monkeypatch)
     assert not out.exists() and os.path.exists(f"{out}.partial")
     s = run_archive([archive], out, resume=True, **args())
     assert s.done_before == 3
@@ -289,18 +296,7 @@ def test_a_partial_file_of_other_options_is_refused_not_wiped_and_an_output_insi
     root = tmp_path / "arch"
     shutil.copytree(archive, root)
     out = root / "o.h5"  # inside the input folder
-    real_write, calls = job.StreamWriter.write, []
-
-    def write_then_die(self, r):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        calls.append(r.key)
-        real_write(self, r)
-
-    monkeypatch.setattr(job.StreamWriter, "write", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run_archive([root], out, **args())
-    monkeypatch.setattr(job.StreamWriter, "write", real_write)
+    kill_after(2, [root], out, monkeypatch)
     shutil.copy(f"{out}.partial", tmp_path / "before.h5")
     other = args()
     other["d"] = DetectionParams(on=9.0, off=2.0)
