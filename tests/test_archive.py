@@ -160,8 +160,6 @@ def test_bad_files_are_skipped_and_named_and_the_rest_is_processed(archive, tmp_
 
 
 def test_a_killed_job_resumes_to_exactly_the_file_of_an_uninterrupted_run(archive, tmp_path, monkeypatch):
-    from gpuclust.archive import job
-
     whole = tmp_path / "whole.h5"
     run_archive([archive], whole, **args())
     out = tmp_path / "o.h5"
@@ -290,8 +288,6 @@ def test_a_partial_file_of_other_options_is_refused_not_wiped_and_an_output_insi
     """Regression: a mismatched OUT.h5.partial was silently truncated (hours of units lost), and an output
     written inside its input folder was read back as an input unit on the rerun."""
     import shutil
-
-    from gpuclust.archive import job
 
     root = tmp_path / "arch"
     shutil.copytree(archive, root)
