@@ -25,7 +25,8 @@ were never used to choose anything (choosing settings on seeds 0-5 is allowed; t
 Per seed, mean, spread and the worst seed of NMI / ARI / accuracy, and on which seeds the default
 beats the baseline; --keep DIR keeps the data and run directories there and reuses the runs that
 finished (result.json), so an interrupted evaluation continues; --finished-only writes the seeds
-that finished without running the others (and lists those missing).
+that finished without running the others (and lists those missing); --reuse JSON takes the finished
+seeds of an earlier evaluation's JSON (their runs' results, not rerun) so that it continues on a new machine.
 
     python benchmarks/bench_quality.py --eval --keep /scratch/q --out benchmarks/results/quality-heldout.json
 """
@@ -226,6 +227,19 @@ def kept_run(keep: str, rows: int, seed: int, epochs: int | None, run_now: bool)
     return r
 
 
+def reuse_finished(earlier: str, keep: str) -> None:
+    """Copy the default's per-seed results of an earlier --eval JSON into --keep, where kept_run finds them."""
+    from gpuclust.atomic import write_json
+
+    with open(earlier) as fh:
+        runs = json.load(fh)["per_seed_runs"]
+    for seed, r in runs.items():
+        done = os.path.join(keep, "runs", f"default-{seed}", "result.json")
+        if not os.path.exists(done):
+            os.makedirs(os.path.dirname(done), exist_ok=True)
+            write_json(done, {**r["default"], "reused_from": os.path.basename(earlier)})
+
+
 def eval_data(keep: str, rows: int, seed: int) -> str:
     return os.path.join(keep, "data", f"synthetic-{rows}-seed{seed}.h5")
 
@@ -273,6 +287,8 @@ def evaluate(a) -> int:
 
     load_before = os.getloadavg()
     keep = a.keep or tempfile.mkdtemp(prefix="bench-quality-eval-")
+    if a.reuse:
+        reuse_finished(a.reuse, keep)
     seeds, default, baseline, aligned, missing = [], [], [], [], []
     for seed in EVAL_SEEDS:
         r = kept_run(keep, a.rows, seed, a.epochs, run_now=not a.finished_only)
@@ -340,6 +356,9 @@ def main(argv=None) -> int:
     ap.add_argument("--eval", action="store_true",
                     help="the held-out evaluation: the default and PCA-16 on the ten fixed EVAL_SEEDS (1000-1009)")
     ap.add_argument("--keep", default=None, help="--eval: keep data and runs in this folder, reuse finished runs")
+    ap.add_argument("--reuse", default=None, metavar="JSON",
+                    help="--eval: the default's results of the seeds an earlier --eval JSON holds are taken from it "
+                         "(copied into --keep, not rerun; the baselines are recomputed): continues on a new machine")
     ap.add_argument("--finished-only", action="store_true",
                     help="--eval: report the seeds whose runs finished in --keep, run nothing")
     ap.add_argument("--threads", type=int, default=None,
