@@ -83,12 +83,14 @@ def synth(output, rows, seed, scenario, archive, days, stations):
 @click.option("--motion", type=click.Choice(["disp", "vel", "acc"]), default="vel", show_default=True,
               help="With --inventory: ground displacement, velocity or acceleration.")
 @click.option("--margin", type=click.FloatRange(0), default=300.0, show_default=True,
-              help="Seconds read from the neighbouring days of a station-day, for the taper, the filters and the "
-                   "LTA's warm-up.")
+              help="Seconds read from the neighbouring days of a station-day, for the taper (a fifth of it, at most "
+                   "60 s), the filters and the LTA's warm-up; a file outside an SDS archive has no neighbours: there "
+                   "it sets only the taper.")
 @click.option("--append", is_flag=True, help="Add to an existing file made with the same parameters (plain files, "
               "in one process; safely: a copy is renamed over it).")
 @click.option("--fs", type=click.FloatRange(0, min_open=True), default=50.0, show_default=True,
-              help="Sampling rate to decimate to (Hz).")
+              help="Sampling rate every file is brought to (Hz); a file sampled too slowly for --fmax is named "
+                   "and skipped.")
 @click.option("--nperseg", type=click.IntRange(2), default=20, show_default=True, help="Kaiser window length (samples).")
 @click.option("--beta", type=click.FloatRange(0), default=5.7, show_default=True, help="Kaiser window beta.")
 @click.option("--noverlap", type=click.IntRange(0), default=18, show_default=True,

@@ -283,6 +283,29 @@ def test_a_window_across_a_gap_is_dropped_not_zero_filled(tmp_path):
     assert np.isfinite(r.spec).all() and (r.spec > 0).all()
 
 
+def test_files_at_other_sampling_rates_are_brought_to_fs_and_a_channel_too_slow_is_left_out_and_named(tmp_path):
+    """Regression: a job took the first file's rate and skipped every file at another (ObsPy's own recordings
+    are at 20, 40, 50, 100 and 200 Hz)."""
+    t0 = DAY1 + 3600
+    events = [(t0 + 400 + 300 * i, 500.0) for i in range(3)]
+    for fs in (50.0, 100.0, 40.0):
+        write_span(tmp_path, f"R{fs:03.0f}", t0, t0 + 1500, events, fs=fs, path=tmp_path / f"r{fs:g}.mseed")
+    slow = obspy.read(str(tmp_path / "r100.mseed"))
+    slow += Trace(np.zeros(1500, np.int32), header={"network": "XX", "station": "R100", "channel": "LHZ",
+                                                   "sampling_rate": 1.0, "starttime": t0})
+    slow.write(str(tmp_path / "r100.mseed"), format="MSEED")
+    s = run_archive([tmp_path], tmp_path / "o.h5", **args())
+    with open(f"{tmp_path / 'o.h5'}.csv") as fh:
+        cat = list(csv.DictReader(fh))
+    assert s.skipped == [(str(tmp_path / "r40.mseed"), f"{tmp_path / 'r40.mseed'}: XX.R040..HHZ sampled at 40 Hz, "
+                          "whose Nyquist frequency is not above --fmax 20 Hz")]
+    assert sorted(r["station"] for r in cat) == ["R050"] * 3 + ["R100"] * 3
+    assert {r["fs"] for r in cat} == {"50.0"}
+    assert any("XX.R100..LHZ sampled at 1 Hz left out" in n for n in s.notes)
+    on = sorted({round(UTCDateTime(r["dt_on"]) - t0) for r in cat})
+    assert len(on) == 3 and all(abs(a - b) <= 2 for a, b in zip(on, (400, 700, 1000)))
+
+
 def test_a_partial_file_of_other_options_is_refused_not_wiped_and_an_output_inside_the_input_is_not_read(
         archive, tmp_path, monkeypatch):
     """Regression: a mismatched OUT.h5.partial was silently truncated (hours of units lost), and an output

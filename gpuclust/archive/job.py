@@ -76,7 +76,7 @@ def _params(cfg: UnitConfig) -> dict:
 
 
 def _detection(cfg: UnitConfig) -> dict:
-    return {**asdict(cfg.d), "margin_s": cfg.margin_s, "taper_s": cfg.taper_s, "fs_in": cfg.fs,
+    return {**asdict(cfg.d), "margin_s": cfg.margin_s, "taper_s": cfg.taper_s,
             "inventory": os.path.abspath(cfg.inventory) if cfg.inventory else None, "output": cfg.output}
 
 
@@ -319,12 +319,11 @@ def run_archive(inputs, output, p, d, start=None, end=None, stations=None, chann
     from tqdm import tqdm
 
     from .sources import find_units
-    from .unit import archive_rate
 
     output = os.fspath(output)
     found = find_units(inputs, start, end, stations, channels)
     cfg = UnitConfig(p=p, d=d, margin_s=margin_s, taper_s=min(60.0, margin_s / 5), inventory=inventory,
-                     output=motion, units=units, fs=archive_rate(found, d.channel))
+                     output=motion, units=units)
     if any(u.day for u in found) and margin_s < cfg.warmup_s:
         # a trigger counts only after the warm-up from the start of the data read: the margin must cover it
         raise GpuclustError(f"--margin {margin_s:g} s is shorter than the taper and the LTA's warm-up "

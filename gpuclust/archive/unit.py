@@ -40,7 +40,6 @@ class UnitConfig:
     d: DetectionParams = DetectionParams()
     margin_s: float = 300.0
     taper_s: float = 60.0
-    fs: float | None = None  # the sampling rate every unit must have (None: any)
     inventory: str | None = None  # StationXML path: remove the response
     output: str = "vel"
     units: str = "counts"  # of the data when no inventory is given
@@ -279,14 +278,8 @@ def _process(unit, cfg: UnitConfig) -> UnitResult:
         st = select_channels(st, d.channel)
         if not len(st):
             raise SkipUnit(f"{unit.key}: no {d.channel} channel data in {', '.join(unit.files)}")
-        rates = sorted({tr.stats.sampling_rate for tr in st})
-        if len(rates) > 1:
-            raise SkipUnit(f"{unit.key}: traces sampled at {' and '.join(f'{r:g}' for r in rates)} Hz")
-        if cfg.fs is not None and abs(rates[0] - cfg.fs) > 1e-6:
-            raise SkipUnit(f"{unit.key}: sampled at {rates[0]:g} Hz, the rest of the archive at {cfg.fs:g} Hz")
-        if p.fmax >= rates[0] / 2:
-            raise SkipUnit(f"{unit.key}: sampled at {rates[0]:g} Hz, whose Nyquist frequency is not above --fmax "
-                           f"{p.fmax:g} Hz")
+        st, left_out = in_band(st, p, unit.key)
+        notes += left_out
         segments = contiguous(st)
         del st
         inv = _inventory(cfg.inventory)
@@ -307,8 +300,9 @@ def _process(unit, cfg: UnitConfig) -> UnitResult:
             out.dropped_at_gaps += dropped
     out.notes += list(dict.fromkeys(f"{unit.key}: {str(w.message).splitlines()[0]}" for w in caught))
     if not any(long_enough):
-        raise SkipUnit(f"{unit.key}: no stretch of data long enough ({need_s:.0f} s needed: the taper, the LTA's "
-                       f"warm-up and one window)")
+        raise SkipUnit(f"{unit.key}: no stretch of data long enough ({need_s:.0f} s needed: the {cfg.taper_s:g} s "
+                       f"taper, 3 x --lta {d.lta_s:g} s of warm-up and one window; a shorter --lta, or for a file "
+                       f"outside an SDS archive a shorter --margin, whose fifth is the taper, needs less)")
     if specs:
         out.spec = np.concatenate(specs)
         out.traces = np.concatenate(traces)
@@ -354,6 +348,26 @@ def _cut(tr, cfg: UnitConfig, day0, day1):
     return [spec], [traces], cat, dropped
 
 
+def in_band(st, p: SpectrogramParams, key: str):
+    """(traces, notes): every trace is brought to p.fs later, whatever its rate, except those sampled too slowly
+    for the band (Nyquist frequency not above p.fmax: nothing real up there), which are left out and named; a
+    unit with none left, or with one channel at two rates (ObsPy cannot merge it), is skipped."""
+    import obspy
+
+    rates: dict = {}
+    for tr in st:
+        rates.setdefault(tr.id, set()).add(tr.stats.sampling_rate)
+    for i, r in rates.items():
+        if len(r) > 1:
+            raise SkipUnit(f"{key}: {i} sampled at {' and '.join(f'{x:g}' for x in sorted(r))} Hz")
+    slow = {i: min(r) for i, r in rates.items() if p.fmax >= min(r) / 2}
+    said = ", ".join(f"{i} sampled at {r:g} Hz" for i, r in slow.items())
+    if len(slow) == len(rates):
+        raise SkipUnit(f"{key}: {said}, whose Nyquist frequency is not above --fmax {p.fmax:g} Hz")
+    notes = [f"{key}: {said} left out: its Nyquist frequency is not above --fmax {p.fmax:g} Hz"] if slow else []
+    return obspy.Stream([tr for tr in st if tr.id not in slow]), notes
+
+
 def select_channels(st, patterns: str):
     """Traces whose channel matches one of the comma-separated wildcards."""
     import fnmatch
@@ -362,20 +376,3 @@ def select_channels(st, patterns: str):
 
     pats = [x.strip() for x in patterns.split(",") if x.strip()]
     return obspy.Stream([tr for tr in st if any(fnmatch.fnmatchcase(tr.stats.channel, x) for x in pats)])
-
-
-def archive_rate(units, channel: str = "*Z") -> float | None:
-    """The sampling rate of the first unit whose own file reads (headers only): what every unit must have."""
-    import obspy
-
-    for u in units:
-        for f in u.files:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    st = select_channels(obspy.read(f, headonly=True), channel)
-            except Exception:  # a bad file is the unit's problem, named when it is processed
-                continue
-            if len(st):
-                return float(st[0].stats.sampling_rate)
-    return None
