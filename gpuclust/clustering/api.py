@@ -67,8 +67,8 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     except ValueError as e:  # the estimators' own (scikit-learn's) messages: a problem with the data
         raise GpuclustError(f"{method} with K = {k} failed: {e}".replace("\n", " "))
     if backend.client is not None:  # the metrics use a sample and K-sized sums: on the host, N x D is small
-        x = np.asarray(to_numpy(host_z if host_z is not None else _computed(z)), dtype=backend.float_dtype) / scale
-    metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device,
+        x = np.asarray(to_numpy(host_z if host_z is not None else _computed(z)), dtype=backend.latent_dtype) / scale
+    metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.latent_device,
                "latent_scale": scale, **extra}
     metrics.update(internal_metrics(x, labels, k, seed=seed))
     if method == "gmm":
@@ -97,7 +97,7 @@ def scaled_latents(z, backend: Backend, k: int):
 
     if not isinstance(z, da.Array):
         z = da.from_array(np.asarray(z), chunks=(max(1000, -(-len(z) // (4 * backend.n_workers))), -1))
-    z = z.astype(backend.float_dtype)
+    z = z.astype(backend.latent_dtype)  # the partitions' own rule: float64 in NumPy even with GPU workers
     scale = float(z.std().compute()) or 1.0
     return (z / scale).persist(), scale
 
