@@ -206,3 +206,35 @@ def test_the_workers_device_is_refused_where_it_cannot_serve(scheduler, monkeypa
     monkeypatch.setattr(dclient, "worker_probe", never)
     with dclient.open_backend("cpu", scheduler) as b:
         assert b.worker_device == "cpu" and b.latent_device == "cpu"
+
+
+def test_metrics_on_dask_are_those_of_the_rows_without_bringing_them_here(client, data):
+    """On Dask the indices come from K-sized sums and the silhouette's sample: the same numbers as on the rows."""
+    from sklearn.cluster import KMeans as Sk
+
+    from gpuclust.clustering.metrics import internal_metrics, internal_metrics_of_partitions
+
+    x, _ = data
+    labels = Sk(5, n_init=1, random_state=0).fit_predict(x)
+    one = internal_metrics(x, labels, 5)
+    dist = internal_metrics_of_partitions(da.from_array(x, chunks=1000), labels, 5)
+    for key in ("silhouette", "silhouette_per_cluster", "silhouette_sample_size", "cluster_sizes"):
+        assert dist[key] == one[key]  # the same sampled rows, computed alike
+    for key in ("calinski_harabasz", "davies_bouldin", "mean_distance_to_centre"):
+        np.testing.assert_allclose(dist[key], one[key], rtol=1e-12)  # sums in another order
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans"])
+def test_scores_and_criteria_on_dask_are_those_of_the_rows(client, data, method):
+    from gpuclust.backend import Backend
+    from gpuclust.clustering import novelty
+    from gpuclust.clustering.api import cluster
+
+    x, _ = data
+    b = Backend("cpu", client=client, worker_device="cpu", estimators=(DaskGaussianMixture, DaskKMeans))
+    res = cluster(x, method, 5, b, seed=0)
+    rows = x / res.metrics["latent_scale"]
+    np.testing.assert_allclose(res.scores, novelty.scores(res.model, rows), rtol=1e-12)
+    if method == "gmm":
+        assert res.metrics["bic"] == pytest.approx(res.model.bic(rows), rel=1e-12)
+        assert res.metrics["aic"] == pytest.approx(res.model.aic(rows), rel=1e-12)

@@ -69,8 +69,7 @@ def fit(ctx, lat, k: int, train_mask):
 
             on_backend = da.from_array(np.asarray(lat.z, np.float32), chunks=(BLOCK_ROWS, -1))
     return cluster(on_backend, cfg.method, k, backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init,
-                   train_mask if cfg.fit_on == "train" else None, refined_start(ctx, k),
-                   host_z=lat.z if backend.client is not None else None)
+                   train_mask if cfg.fit_on == "train" else None, refined_start(ctx, k))
 
 
 STABILITY_REFITS = 5
