@@ -78,9 +78,8 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
         metrics.update(internal_metrics_of_partitions(x, labels, k, seed=seed))
         scores = _scores_of_partitions(model, x)
     if method == "gmm":
-        metrics.update(bic=float(model.bic(x)) if backend.client is None else _criterion(model, scores, "bic"),
-                       aic=float(model.aic(x)) if backend.client is None else _criterion(model, scores, "aic"),
-                       converged=bool(model.converged_), n_iter=int(model.n_iter_))
+        bic, aic = (model.bic(x), model.aic(x)) if backend.client is None else _criteria(model, scores)
+        metrics.update(bic=float(bic), aic=float(aic), converged=bool(model.converged_), n_iter=int(model.n_iter_))
     else:
         metrics.update(inertia=float(model.inertia_), n_iter=int(model.n_iter_))
     if truth is not None:
@@ -96,11 +95,11 @@ def _scores_of_partitions(model, x) -> np.ndarray:
                         meta=np.empty((0,), np.float64)).compute()
 
 
-def _criterion(model, scores: np.ndarray, which: str) -> float:
-    """The mixture's BIC or AIC from its per-row log-likelihoods (GaussianMixture.bic/aic without the rows)."""
-    n = len(scores)
+def _criteria(model, scores: np.ndarray) -> tuple[float, float]:
+    """The mixture's (BIC, AIC) from its per-row log-likelihoods: GaussianMixture.bic and .aic without the rows."""
+    n, p = len(scores), model._n_parameters()
     fit = -2 * float(np.mean(scores)) * n
-    return fit + model._n_parameters() * (math.log(n) if which == "bic" else 2)
+    return fit + p * math.log(n), fit + 2 * p
 
 
 def scaled_latents(z, backend: Backend, k: int):
