@@ -94,12 +94,36 @@ def has_cuml(module: str = "cuml") -> bool:
         return False
 
 
+def float_dtype_of(device: str):
+    # GPUs run float32 at many times float64's speed (consumer cards 32-64x); EM is written to be
+    # accurate in float32 (gpuclust.clustering.em), and the CPU keeps float64, as scikit-learn does.
+    return np.float32 if device == "cuda" else np.float64
+
+
+def device_here() -> str:
+    """'cuda' where this process has a working GPU for both CuPy and PyTorch, else 'cpu'; never raises.
+
+    CuPy is asked first, so a machine without it never imports PyTorch to answer (a Dask worker asked
+    by gpuclust.distributed.client.open_backend answers quickly)."""
+    if not gpu_available():
+        return "cpu"
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except Exception:
+        return "cpu"
+
+
 @dataclass(frozen=True)
 class Backend:
     """Where a run computes, decided once at the edge (the CLI) and passed to everything below it.
 
     device: 'cpu' (NumPy, scikit-learn, openTSNE) or 'cuda' (CuPy, cuML where installed).
     client: a distributed.Client when latents are partitioned on Dask workers, else None.
+    worker_device: with a client, the device the Dask workers encode on ('cpu' or 'cuda'), asked of the
+        workers themselves once when the client is opened (gpuclust.distributed.client.open_backend): a
+        login node without a GPU can drive GPU workers. None without a client.
     cuml: cuML was found (only ever True with device 'cuda').
     estimators: the (Gaussian mixture, K-means) classes to fit with; one surface, so callers never ask
         which: gpuclust's own for one process, gpuclust.distributed's when there is a client
@@ -110,12 +134,27 @@ class Backend:
     client: object = None
     cuml: bool = False
     estimators: tuple | None = None
+    worker_device: str | None = None
 
     @property
     def float_dtype(self):
-        # GPUs run float32 at many times float64's speed (consumer cards 32-64x); EM is written to be
-        # accurate in float32 (gpuclust.clustering.em), and the CPU keeps float64, as scikit-learn does.
-        return np.float32 if self.device == "cuda" else np.float64
+        return float_dtype_of(self.device)
+
+    @property
+    def latent_device(self) -> str:
+        """Where the encoded latents are kept and clustered: this process's device, or with a client the
+        partitions' on the workers. Those are CuPy arrays only when the workers and this process both
+        have GPUs: the client receives partitions, means and labels, and CuPy arrays cannot arrive on a
+        machine without a GPU. GPU workers driven from a CPU-only machine encode on their GPUs and keep
+        the latents as NumPy in their host memory (the clustering then runs in NumPy on the workers)."""
+        if self.client is None:
+            return self.device
+        return "cuda" if self.worker_device == "cuda" and self.device == "cuda" else "cpu"
+
+    @property
+    def latent_dtype(self):
+        """The float dtype the latents are clustered in, where they are kept (latent_device)."""
+        return float_dtype_of(self.latent_device)
 
     @property
     def xp(self) -> ModuleType:
@@ -143,9 +182,7 @@ def resolve_backend(device: str = "auto") -> Backend:
         raise GpuclustError(f"unknown device {device!r}: use auto, cpu or cuda")
     if device == "cpu":
         return Backend("cpu")
-    import torch
-
-    works = gpu_available() and torch.cuda.is_available()
+    works = device_here() == "cuda"
     if device == "cuda" and not works:
         raise GpuclustError(
             "--device cuda asked for, but no working CUDA GPU with CuPy and CUDA PyTorch was found "

@@ -370,7 +370,7 @@ def test_predict_cuts_new_waveforms_as_the_archive_job_cut_the_runs_data(archive
 
     from gpuclust.data.spectrograms import open_spectrograms
     from gpuclust.pipeline.predict import _spectrogram_file
-    from gpuclust.pipeline.stages.cluster import data_description
+    from gpuclust.pipeline.stages.common import data_description
 
     made = tmp_path / "train.h5"
     run_archive([archive], made, **args())  # on=8, off=2: the low thresholds

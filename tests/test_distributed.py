@@ -135,3 +135,106 @@ def test_connect_errors():
     except ImportError:
         with pytest.raises(GpuclustError, match="needs dask-cuda"):
             connect("local-cuda")
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A running scheduler reached by address, as a cluster's is from a login node (two in-process workers)."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://",
+                           dashboard_address=":0")
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def _stand_in_encoder(data_spec, checkpoint, rows, norm, device, host):
+    """_encode_slice's stand-in: latents that say which device the worker was told to encode on."""
+    value = 1.0 if device == "cuda" else 0.0
+    assert host  # no GPU on this machine: the partitions must come as NumPy
+    return np.full((len(rows), 3), value, np.float32)
+
+
+def test_workers_encode_on_their_own_gpus_when_this_machine_has_none(scheduler, monkeypatch):
+    """Regression: from a CPU-only login node, GPU workers were told to encode on the client's CPU."""
+    from gpuclust.backend import Backend
+    from gpuclust.distributed import client as dclient
+    from gpuclust.distributed import encode as dencode
+
+    monkeypatch.setattr(dclient, "resolve_backend", lambda device: Backend("cpu"))  # this machine: no GPU
+    monkeypatch.setattr(dclient, "worker_probe", lambda: "cuda")  # each worker: one
+    monkeypatch.setattr(dencode, "_encode_slice", _stand_in_encoder)
+    with dclient.open_backend("auto", scheduler) as b:
+        assert (b.device, b.worker_device, b.latent_device, b.latent_dtype) == ("cpu", "cuda", "cpu", np.float64)
+        z = dencode.encode_distributed({}, "encoder.pt", np.arange(40), "none", 3, b, block_rows=16)
+        got = z.compute()
+    assert isinstance(got, np.ndarray) and got.shape == (40, 3) and (got == 1.0).all()  # told cuda, came as NumPy
+
+
+def test_cpu_workers_of_a_gpu_client_encode_on_their_cpus_without_cupy_here(scheduler, monkeypatch):
+    from gpuclust.backend import Backend
+    from gpuclust.distributed import client as dclient
+    from gpuclust.distributed import encode as dencode
+
+    monkeypatch.setattr(dclient, "resolve_backend", lambda device: Backend("cuda"))
+    monkeypatch.setattr(dclient, "worker_probe", lambda: "cpu")
+    monkeypatch.setattr(dencode, "_encode_slice", _stand_in_encoder)
+    with dclient.open_backend("auto", scheduler) as b:
+        assert (b.worker_device, b.latent_device, b.latent_dtype) == ("cpu", "cpu", np.float64)
+        got = dencode.encode_distributed({}, "encoder.pt", np.arange(20), "none", 3, b).compute()  # NumPy meta
+    assert (got == 0.0).all()
+
+
+def test_the_workers_device_is_refused_where_it_cannot_serve(scheduler, monkeypatch):
+    from gpuclust.backend import Backend
+    from gpuclust.distributed import client as dclient
+
+    monkeypatch.setattr(dclient, "resolve_backend", lambda device: Backend("cuda" if device == "cuda" else "cpu"))
+    # client.run hands a function its worker where it takes `dask_worker`: one of the two has a GPU
+    monkeypatch.setattr(dclient, "worker_probe", lambda dask_worker: "cuda" if dask_worker.name == 0 else "cpu")
+    with pytest.raises(GpuclustError, match="the Dask workers differ: 1 of 2 have a working CUDA GPU"):
+        with dclient.open_backend("auto", scheduler):
+            pass
+    monkeypatch.setattr(dclient, "worker_probe", lambda: "cpu")
+    with pytest.raises(GpuclustError, match="--device cuda asked for, but the Dask workers have no"):
+        with dclient.open_backend("cuda", scheduler):
+            pass
+
+    def never():
+        raise AssertionError("--device cpu needs no probe")
+
+    monkeypatch.setattr(dclient, "worker_probe", never)
+    with dclient.open_backend("cpu", scheduler) as b:
+        assert b.worker_device == "cpu" and b.latent_device == "cpu"
+
+
+def test_metrics_on_dask_are_those_of_the_rows_without_bringing_them_here(client, data):
+    """On Dask the indices come from K-sized sums and the silhouette's sample: the same numbers as on the rows."""
+    from sklearn.cluster import KMeans as Sk
+
+    from gpuclust.clustering.metrics import internal_metrics, internal_metrics_of_partitions
+
+    x, _ = data
+    labels = Sk(5, n_init=1, random_state=0).fit_predict(x)
+    one = internal_metrics(x, labels, 5)
+    dist = internal_metrics_of_partitions(da.from_array(x, chunks=1000), labels, 5)
+    for key in ("silhouette", "silhouette_per_cluster", "silhouette_sample_size", "cluster_sizes"):
+        assert dist[key] == one[key]  # the same sampled rows, computed alike
+    for key in ("calinski_harabasz", "davies_bouldin", "mean_distance_to_centre"):
+        np.testing.assert_allclose(dist[key], one[key], rtol=1e-12)  # sums in another order
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans"])
+def test_scores_and_criteria_on_dask_are_those_of_the_rows(client, data, method):
+    from gpuclust.backend import Backend
+    from gpuclust.clustering import novelty
+    from gpuclust.clustering.api import cluster
+
+    x, _ = data
+    b = Backend("cpu", client=client, worker_device="cpu", estimators=(DaskGaussianMixture, DaskKMeans))
+    res = cluster(x, method, 5, b, seed=0)
+    rows = x / res.metrics["latent_scale"]
+    np.testing.assert_allclose(res.scores, novelty.scores(res.model, rows), rtol=1e-12)
+    if method == "gmm":
+        assert res.metrics["bic"] == pytest.approx(res.model.bic(rows), rel=1e-12)
+        assert res.metrics["aic"] == pytest.approx(res.model.aic(rows), rel=1e-12)

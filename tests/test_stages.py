@@ -22,3 +22,29 @@ def test_the_options_decide_which_stages_run():
     assert default == ["data", "train", "refine", "embed", "cluster", "tsne", "figures"]
     dec = RunConfig(objective="reconstruction", dec=True)
     assert [s.name for s in STAGES if s.when(dec)] == ["data", "train", "dec", "embed", "cluster", "tsne", "figures"]
+
+
+def test_what_the_data_stage_hands_on_is_what_a_resumed_run_reads_back(tmp_path):
+    """The cluster and figures stages take the file's description, class names and catalogue in memory;
+    after a resume skipped the stages that made them, the loaders read the same from the data file."""
+    from types import SimpleNamespace
+
+    from gpuclust.backend import Backend
+    from gpuclust.data.synth import write_synthetic
+    from gpuclust.pipeline.rundir import RunDir
+    from gpuclust.pipeline.stages import Context, data
+
+    path = tmp_path / "d.h5"
+    write_synthetic(str(path), 120, seed=0)
+    run = RunDir(str(tmp_path / "run"), False, fresh=True)
+    try:
+        ctx = Context(RunConfig(data=str(path), k=3), run, Backend(), log=lambda *_: None, loaders=dict(LOADERS))
+        data.STAGE.run(ctx)
+        handed = ctx.results.pop("data_file")
+        assert handed["class_names"] and handed["description"]["source"] == str(path)
+        assert ctx.get("data_file") == handed  # read back from the file
+        ctx.put("latents", SimpleNamespace(rows=ctx.get("splits")["train"]))
+        catalogue = LOADERS["catalogue"](ctx)
+        assert len(catalogue) == len(ctx.get("splits")["train"]) and "dt_on" in catalogue[0]
+    finally:
+        run.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from ..errors import GpuclustError
 from .gmm import GaussianMixture
 from .kmeans import KMeans
 from . import novelty
-from .metrics import external_metrics, internal_metrics
+from .metrics import external_metrics, internal_metrics, internal_metrics_of_partitions
 from .validation import check_latents
 
 METHODS = ("gmm", "kmeans")
@@ -34,14 +35,15 @@ class Clustering:
 
 
 def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
-            truth=None, n_init: int = 1, train_mask=None, start=None, host_z=None) -> Clustering:
+            truth=None, n_init: int = 1, train_mask=None, start=None) -> Clustering:
     """Fit on z (or on the rows where train_mask is True) and label and score every row.
 
     Where the fit runs is the backend's: this process on its device and in its float dtype, or the
-    latents partitioned on its Dask workers (z may already be a Dask array there; `host_z`, the same
-    latents on the host, spares pulling them back for the metrics). The estimators are the backend's
-    pair, one surface either way. The model is fitted on z / metrics["latent_scale"]; `centres_of`
-    gives its centres in latent units. `start(scale)` may give the mixture's starting (weights, means,
+    latents partitioned on its Dask workers (z may already be a Dask array there). On Dask the labels,
+    scores and metrics are computed on the partitions too: N labels and scores, K-sized sums and the
+    silhouette's sample come back, never the N x D latents. The estimators are the backend's pair,
+    one surface either way. The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its
+    centres in latent units. `start(scale)` may give the mixture's starting (weights, means,
     precisions) in units of latent / scale (the mixture an encoder was refined towards); n_init then
     does not apply.
     """
@@ -66,20 +68,38 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
         raise
     except ValueError as e:  # the estimators' own (scikit-learn's) messages: a problem with the data
         raise GpuclustError(f"{method} with K = {k} failed: {e}".replace("\n", " "))
-    if backend.client is not None:  # the metrics use a sample and K-sized sums: on the host, N x D is small
-        x = np.asarray(to_numpy(host_z if host_z is not None else _computed(z)), dtype=backend.float_dtype) / scale
-    metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.device,
+    metrics = {"method": method, "k": int(k), "n": int(len(z)), "device": backend.latent_device,
                "latent_scale": scale, **extra}
-    metrics.update(internal_metrics(x, labels, k, seed=seed))
+    labels = np.asarray(labels).astype(np.int64)
+    if backend.client is None:
+        metrics.update(internal_metrics(x, labels, k, seed=seed))
+        scores = novelty.scores(model, x)
+    else:
+        metrics.update(internal_metrics_of_partitions(x, labels, k, seed=seed))
+        scores = _scores_of_partitions(model, x)
     if method == "gmm":
-        metrics.update(bic=float(model.bic(x)), aic=float(model.aic(x)), converged=bool(model.converged_),
-                       n_iter=int(model.n_iter_))
+        bic, aic = (model.bic(x), model.aic(x)) if backend.client is None else _criteria(model, scores)
+        metrics.update(bic=float(bic), aic=float(aic), converged=bool(model.converged_), n_iter=int(model.n_iter_))
     else:
         metrics.update(inertia=float(model.inertia_), n_iter=int(model.n_iter_))
-    labels = np.asarray(labels).astype(np.int64)
     if truth is not None:
         metrics.update(external_metrics(truth, labels))
-    return Clustering(model, labels, probs, novelty.scores(model, x), metrics)
+    return Clustering(model, labels, probs, scores, metrics)
+
+
+def _scores_of_partitions(model, x) -> np.ndarray:
+    """Novelty scores of a Dask array's rows, computed on its partitions (N numbers come back, as NumPy)."""
+    if hasattr(model, "score_samples"):
+        return to_numpy(model.score_samples(x).compute()).astype(np.float64)
+    return x.map_blocks(novelty.distance_scores, to_numpy(model.cluster_centers_), drop_axis=1, dtype=np.float64,
+                        meta=np.empty((0,), np.float64)).compute()
+
+
+def _criteria(model, scores: np.ndarray) -> tuple[float, float]:
+    """The mixture's (BIC, AIC) from its per-row log-likelihoods: GaussianMixture.bic and .aic without the rows."""
+    n, p = len(scores), model._n_parameters()
+    fit = -2 * float(np.mean(scores)) * n
+    return fit + p * math.log(n), fit + 2 * p
 
 
 def scaled_latents(z, backend: Backend, k: int):
@@ -97,7 +117,7 @@ def scaled_latents(z, backend: Backend, k: int):
 
     if not isinstance(z, da.Array):
         z = da.from_array(np.asarray(z), chunks=(max(1000, -(-len(z) // (4 * backend.n_workers))), -1))
-    z = z.astype(backend.float_dtype)
+    z = z.astype(backend.latent_dtype)  # the partitions' own rule: float64 in NumPy even with GPU workers
     scale = float(z.std().compute()) or 1.0
     return (z / scale).persist(), scale
 

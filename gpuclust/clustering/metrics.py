@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import namespace, one_hot, to_numpy
+from ..backend import host_or_same, namespace, one_hot, to_numpy
 
 
 def centroids(x, labels, k):
@@ -62,12 +62,74 @@ def internal_metrics(x, labels, k: int, sample_size: int = 10000, seed: int = 0)
     oh = one_hot(labels, k, x.dtype)
     spread_sum = to_numpy(dist[None, :] @ oh)[0]
     cent_h, counts_h = to_numpy(cent).astype(np.float64), to_numpy(counts).astype(np.float64)
+    overall = to_numpy(xp.mean(x, axis=0)).astype(np.float64)
+    within = float(xp.sum(dist * dist))
+    idx = silhouette_rows(n, sample_size, seed)
+    idx_dev = xp.asarray(idx, device=dev)
+    sil = to_numpy(silhouette_samples(xp.take(x, idx_dev, axis=0), xp.take(labels, idx_dev, axis=0), k))
+    return indices(n, k, cent_h, counts_h, spread_sum, overall, within, sil, to_numpy(labels)[idx])
+
+
+def internal_metrics_of_partitions(x, labels, k: int, sample_size: int = 10000, seed: int = 0) -> dict:
+    """internal_metrics of a Dask array x (NumPy or CuPy partitions) and host labels, without the rows.
+
+    Two passes over the partitions where they live (per-cluster sums and sizes, then summed distances to
+    the centres) send K-sized numbers back, summed here in partition order; the silhouette's seeded
+    sample (the same rows as internal_metrics draws, at most sample_size x D) is the only part of x
+    that comes to this process. The indices equal internal_metrics' up to the order of the sums.
+    """
+    import dask
+
+    n = int(x.shape[0])
+    labels = np.asarray(labels, np.int64)
+    bounds = np.cumsum((0,) + tuple(x.chunks[0]))
+    blocks = list(zip(x.to_delayed().ravel(), (labels[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]))))
+    sums = dask.compute(*[dask.delayed(_cluster_sums)(b, lab, k) for b, lab in blocks])
+    total = np.sum([s for s, _ in sums], axis=0)
+    counts_h = np.sum([c for _, c in sums], axis=0)
+    cent_h = total / np.maximum(counts_h, 1)[:, None]
+    spreads = dask.compute(*[dask.delayed(_distance_sums)(b, lab, cent_h) for b, lab in blocks])
+    spread_sum = np.sum([s for s, _ in spreads], axis=0)
+    within = float(np.sum([w for _, w in spreads]))
+    overall = total.sum(axis=0) / n
+    idx = silhouette_rows(n, sample_size, seed)
+    sample = x[idx].compute()
+    xp, dev = namespace(sample)
+    sil = to_numpy(silhouette_samples(sample, xp.asarray(labels[idx], device=dev), k))
+    return indices(n, k, cent_h, counts_h, spread_sum, overall, within, sil, labels[idx])
+
+
+def _cluster_sums(xb, labels, k):
+    """On a worker: per-cluster sums (K, D) and sizes (K,) of a partition and its labels (host, float64)."""
+    xp, dev = namespace(xb)
+    oh = one_hot(xp.asarray(host_or_same(labels, xp), device=dev), k, xb.dtype)
+    return (to_numpy(xp.matrix_transpose(oh) @ xb).astype(np.float64),
+            to_numpy(xp.sum(oh, axis=0)).astype(np.float64))
+
+
+def _distance_sums(xb, labels, cent):
+    """On a worker: per-cluster summed distances to the centre (K,) and the summed squares of a partition."""
+    xp, dev = namespace(xb)
+    lab = xp.asarray(host_or_same(labels, xp), device=dev)
+    c = xp.asarray(host_or_same(cent, xp), dtype=xb.dtype, device=dev)
+    dist = xp.sqrt(xp.sum((xb - xp.take(c, lab, axis=0)) ** 2, axis=1))
+    oh = one_hot(lab, c.shape[0], xb.dtype)
+    return to_numpy(dist[None, :] @ oh)[0].astype(np.float64), float(xp.sum(dist * dist))
+
+
+def silhouette_rows(n: int, sample_size: int, seed: int) -> np.ndarray:
+    """The seeded sample of rows (sorted) the silhouette is computed on."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, min(n, sample_size), replace=False))
+
+
+def indices(n, k, cent_h, counts_h, spread_sum, overall, within, sil, sil_lab) -> dict:
+    """internal_metrics from what it needs of the rows: per-cluster centres, sizes and summed distances to the
+    centre, the overall mean, the within-cluster sum of squares, and the silhouettes of a sample (host, K-sized)."""
     spread = spread_sum / np.maximum(counts_h, 1)
     used = counts_h > 0
     k_used = int(used.sum())
-    overall = to_numpy(xp.mean(x, axis=0)).astype(np.float64)
     between = float((counts_h * ((cent_h - overall) ** 2).sum(axis=1)).sum())
-    within = float(xp.sum(dist * dist))
     ch = between / within * (n - k_used) / (k_used - 1) if k_used > 1 and within > 0 else float("nan")
     c_used, s_used = cent_h[used], spread[used]
     cd = np.sqrt(((c_used[:, None] - c_used[None]) ** 2).sum(axis=2))
@@ -75,11 +137,6 @@ def internal_metrics(x, labels, k: int, sample_size: int = 10000, seed: int = 0)
         ratio = (s_used[:, None] + s_used[None]) / np.where(cd > 0, cd, np.inf)
     np.fill_diagonal(ratio, 0)
     db = float(ratio.max(axis=1).mean()) if k_used > 1 else float("nan")
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(n, min(n, sample_size), replace=False))
-    idx_dev = xp.asarray(idx, device=dev)
-    sil = to_numpy(silhouette_samples(xp.take(x, idx_dev, axis=0), xp.take(labels, idx_dev, axis=0), k))
-    sil_lab = to_numpy(labels)[idx]
     per = [float(sil[sil_lab == j].mean()) if (sil_lab == j).any() else float("nan") for j in range(k)]
     return {
         "silhouette": float(sil.mean()) if k_used > 1 and len(sil) else float("nan"),

@@ -22,8 +22,13 @@ def scores(model, x) -> np.ndarray:
     """Novelty scores (higher = more typical) of the rows of x under a fitted GaussianMixture or KMeans (host)."""
     if hasattr(model, "score_samples"):
         return to_numpy(model.score_samples(x)).astype(np.float64)
+    return distance_scores(x, model.cluster_centers_)
+
+
+def distance_scores(x, centres) -> np.ndarray:
+    """K-means' novelty scores: minus the squared distance of each row of x to its nearest centre (host)."""
     xp, dev = namespace(x)
-    centres = xp.asarray(to_numpy(model.cluster_centers_), dtype=x.dtype, device=dev)
+    centres = xp.asarray(to_numpy(centres), dtype=x.dtype, device=dev)
     d = squared_distances(centres, x, xp.sum(x * x, axis=1))
     return -to_numpy(xp.min(d, axis=0)).astype(np.float64)
 

@@ -5,7 +5,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import replace
 
-from ..backend import Backend, gpu_available, resolve_backend
+from ..backend import Backend, device_here, gpu_available, resolve_backend
 from ..errors import GpuclustError
 
 SPEC_HELP = "use local, local-cuda, tcp://HOST:PORT, or a scheduler file (.json)"
@@ -58,9 +58,41 @@ def disconnect(client) -> None:
         cluster.close()
 
 
+def workers_device(client, device: str, here: str) -> str:
+    """The device the Dask workers encode on, asked of each worker once (device_here, run on every worker).
+
+    The workers' own answer, not this machine's: a login node without a GPU drives GPU workers. --device
+    cpu keeps them on the CPU; --device cuda insists on GPUs. Workers that differ are refused (their
+    partitions would be of two kinds); with no worker connected yet, this machine's device stands in.
+    """
+    if device == "cpu":
+        return "cpu"
+    try:
+        found = client.run(worker_probe)
+    except Exception as e:  # a worker that cannot unpickle gpuclust's function cannot encode either
+        raise GpuclustError(f"the Dask workers could not run gpuclust ({type(e).__name__}: {e}); install "
+                            "gpuclust in the workers' environment") from None
+    kinds = set(found.values())
+    if not kinds:
+        return here
+    if len(kinds) > 1:
+        n_gpu = sum(v == "cuda" for v in found.values())
+        raise GpuclustError(f"the Dask workers differ: {n_gpu} of {len(found)} have a working CUDA GPU; start "
+                            "them alike (all `dask cuda worker` or all `dask worker`), or pass --device cpu")
+    kind = kinds.pop()
+    if device == "cuda" and kind != "cuda":
+        raise GpuclustError("--device cuda asked for, but the Dask workers have no working CUDA GPU (start them "
+                            "with `dask cuda worker`, or use --device auto or cpu)")
+    return kind
+
+
+worker_probe = device_here  # what workers_device runs on each worker (a test stands in for it)
+
+
 @contextmanager
 def open_backend(device: str = "auto", dask: str | None = None, n_workers: int | None = None):
-    """The Backend of a command: its device, and its Dask client and Dask estimators when `dask` is given.
+    """The Backend of a command: its device, and its Dask client, workers' device and Dask estimators when
+    `dask` is given.
 
     The one place the compute is chosen; the client (and a local cluster it started) is closed on exit.
     """
@@ -71,7 +103,8 @@ def open_backend(device: str = "auto", dask: str | None = None, n_workers: int |
             from .gmm import DaskGaussianMixture
             from .kmeans import DaskKMeans
 
-            backend = replace(backend, client=client, estimators=(DaskGaussianMixture, DaskKMeans))
+            backend = replace(backend, client=client, worker_device=workers_device(client, device, backend.device),
+                              estimators=(DaskGaussianMixture, DaskKMeans))
         yield backend
     finally:
         disconnect(client)

@@ -5,6 +5,8 @@ import functools
 
 import numpy as np
 
+from ..backend import Backend
+
 
 @functools.lru_cache(maxsize=4)
 def _worker_model(checkpoint: str, device: str):
@@ -14,39 +16,46 @@ def _worker_model(checkpoint: str, device: str):
     return model
 
 
-def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str, device: str):
-    """Runs on a worker: the latents of `rows`, left on the worker's device (NumPy or CuPy)."""
+def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str, device: str, host: bool):
+    """Runs on a worker: the latents of `rows`, encoded on `device`; NumPy with `host`, else on that device."""
+    from ..backend import to_numpy
     from ..data.spectrograms import open_spectrograms
     from ..latents.encode import encode_rows
     from ..latents.handoff import to_array
 
     model = _worker_model(checkpoint, device)
     with open_spectrograms(**data_spec) as sf:
-        return to_array(encode_rows(model, sf, rows, norm, device))
+        z = to_array(encode_rows(model, sf, rows, norm, device))
+    return to_numpy(z) if host else z
 
 
 BLOCK_ROWS = 16384  # rows a partition: also how a resumed run partitions the latents it reads back
 
 
-def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent_dim: int, device: str = "cpu",
+def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent_dim: int, backend: Backend,
                        block_rows: int = BLOCK_ROWS):
     """A Dask array (len(rows), latent_dim) of latents, one partition per block of rows, persisted on the workers.
 
-    The workers encode on the run's device (the Backend's, chosen at the edge: 'cuda' with GPU workers).
+    The workers encode on their own device (backend.worker_device, asked of them when the backend was
+    opened) and keep the partitions where backend.latent_device says: CuPy on their GPUs, or NumPy when
+    this process could not receive CuPy arrays (no GPU here), so the client never needs CuPy for CPU or
+    host partitions.
     """
     import dask
     import dask.array as da
 
     rows = np.sort(np.asarray(rows))
-    if device == "cuda":
+    on_gpu = backend.latent_device == "cuda"
+    if on_gpu:
         import cupy
 
         meta = cupy.empty((0, latent_dim), np.float32)
     else:
         meta = np.empty((0, latent_dim), np.float32)
+    device = backend.worker_device or backend.device
     parts = []
     for lo in range(0, len(rows), block_rows):
         part = rows[lo:lo + block_rows]
-        d = dask.delayed(_encode_slice)(data_spec, checkpoint, part, norm, device)
+        d = dask.delayed(_encode_slice)(data_spec, checkpoint, part, norm, device, not on_gpu)
         parts.append(da.from_delayed(d, shape=(len(part), latent_dim), dtype=np.float32, meta=meta))
     return da.concatenate(parts).persist()

@@ -182,7 +182,7 @@ def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, opts: d
         spec = {"path": os.path.abspath(path), **{k: opts.get(k) for k in ("group", "dataset", "freqs_dataset",
                                                                               "times_dataset", "labels_dataset")}}
         return encode_distributed(spec, os.path.join(model.path, "encoder.pt"), rows, norm, want,
-                                  backend.device)  # stays partitioned on the workers
+                                  backend)  # stays partitioned on the workers
     enc = model.encoder(backend.device)
     z = to_array(encode_rows(enc, sf, rows, norm, backend.device, batch_size))
     if z.shape[1] != want:
@@ -196,7 +196,7 @@ def label(model: RunModel, z, backend: Backend):
     A Dask array of latents is labelled partition by partition on the workers; only the results come back.
     """
     if hasattr(z, "map_blocks"):
-        return _label_partitions(model, z, backend.float_dtype)
+        return _label_partitions(model, z, backend.latent_dtype)
     x = backend.asarray(z, dtype=backend.float_dtype) / model.scale
     c = model.clusterer
     if hasattr(c, "predict_proba"):

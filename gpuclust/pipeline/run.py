@@ -43,7 +43,10 @@ def run(cfg: RunConfig, backend: Backend, resume: bool = False, log=print, until
         cfg.for_device(backend.device)  # unset batch size and learning rate: the device's defaults
         write_json(run_dir.file("config.json"), cfg.record())
         if backend.client is not None:
-            log(f"Dask: {backend.n_workers} worker(s) at {backend.client.scheduler.address}")
+            where = f"encoding on their {backend.worker_device}"
+            if backend.worker_device != backend.latent_device:  # no GPU here to receive CuPy partitions
+                where += ", latents kept in their host memory (no GPU on this machine)"
+            log(f"Dask: {backend.n_workers} worker(s) at {backend.client.scheduler.address}, {where}")
         ctx = Context(cfg, run_dir, backend, resume, log, loaders=dict(LOADERS))
         with fixed_threads(cfg.compute_threads):  # every stage: their results depend on the count
             write_json(run_dir.file("environment.json"), describe(backend.device))

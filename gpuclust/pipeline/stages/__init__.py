@@ -8,12 +8,12 @@ a loader (the result read back from its files) to LOADERS.
 """
 from . import cluster, data, dec, embed, figures, refine, train, tsne
 from .base import Context, Stage
-from .common import default_data_path, ensure_default_data, load_splits
+from .common import default_data_path, ensure_default_data, load_data_file, load_splits
 
 STAGES = (data.STAGE, train.STAGE, refine.STAGE, dec.STAGE, embed.STAGE, cluster.STAGE, tsne.STAGE, figures.STAGE)
 
 # How each result is read back from the files, when the stage that makes it was skipped by --resume.
-LOADERS = {"splits": load_splits, "latents": embed.load, "labels": cluster.load_labels,
-           "centres": cluster.load_centres, "map": tsne.load}
+LOADERS = {"splits": load_splits, "data_file": load_data_file, "latents": embed.load, "labels": cluster.load_labels,
+           "centres": cluster.load_centres, "catalogue": cluster.load_catalogue, "map": tsne.load}
 
 __all__ = ["STAGES", "LOADERS", "Context", "Stage", "default_data_path", "ensure_default_data"]

@@ -69,8 +69,7 @@ def fit(ctx, lat, k: int, train_mask):
 
             on_backend = da.from_array(np.asarray(lat.z, np.float32), chunks=(BLOCK_ROWS, -1))
     return cluster(on_backend, cfg.method, k, backend, cfg.seed, cfg.covariance_type, lat.truth, cfg.n_init,
-                   train_mask if cfg.fit_on == "train" else None, refined_start(ctx, k),
-                   host_z=lat.z if backend.client is not None else None)
+                   train_mask if cfg.fit_on == "train" else None, refined_start(ctx, k))
 
 
 STABILITY_REFITS = 5
@@ -89,12 +88,12 @@ def stability_of(ctx, lat, res, k: int, train_mask) -> dict:
     return out
 
 
-def save_run_model(ctx, lat, res, k: int, train_mask, sf) -> str:
+def save_run_model(ctx, lat, res, k: int, train_mask, data_file: dict) -> str:
     cfg, run_dir = ctx.cfg, ctx.run
-    names = sf.class_names
+    names = data_file["class_names"]
     return save_model(run_dir.path, clusterer=res.model, method=cfg.method, covariance_type=cfg.covariance_type,
                       latent_scale=res.metrics["latent_scale"], train_scores=res.scores[train_mask],
-                      percentile=cfg.novelty_percentile, data=data_description(cfg, sf),
+                      percentile=cfg.novelty_percentile, data=data_file["description"],
                       encoder_checkpoint=run_dir.file("checkpoints", encoder_checkpoint(cfg)), class_names=names,
                       cluster_to_class=majority_classes(lat.truth, res.labels, k, names))
 
@@ -110,9 +109,10 @@ def run(ctx) -> dict:
     centres = centres_of(res.model, metrics)
     with atomic_path(run_dir.file("centres.npy")) as tmp, open(tmp, "wb") as fh:
         np.save(fh, centres)
-    with open_data(cfg) as sf:
-        catalogue, names = sf.catalogue(lat.rows), sf.class_names
-        model = load_run_model(save_run_model(ctx, lat, res, k, train_mask, sf))
+    data_file = ctx.get("data_file")
+    names = data_file["class_names"]
+    catalogue = load_catalogue(ctx)  # the catalogue's columns for labels.csv, handed on to the figures
+    model = load_run_model(save_run_model(ctx, lat, res, k, train_mask, data_file))
     limit = model.threshold()
     unknown = novelty.flags(res.scores, limit)
     metrics.update(fitted_on=("training split latents" if cfg.fit_on == "train" else "all usable rows")
@@ -129,36 +129,24 @@ def run(ctx) -> dict:
                       quakeml_types(model.class_of_cluster()), os.path.basename(os.path.normpath(run_dir.path)))
     ctx.put("labels", {"row": lat.rows, "cluster": res.labels, "unknown": unknown, "log_likelihood": res.scores})
     ctx.put("centres", centres)
+    ctx.put("catalogue", catalogue)
     return {"k": int(k), **{m: metrics[m] for m in ("silhouette", "ari", "nmi", "accuracy") if m in metrics}}
-
-
-def data_description(cfg, sf) -> dict:
-    """What new data must match to be labelled by this run's model (and how waveforms were cut)."""
-    import json
-
-    params = detection = None
-    try:
-        g = sf.h5[sf.dataset.rsplit("/", 1)[0] or "/"]
-        if "gpuclust_params" in g.attrs:
-            params = json.loads(g.attrs["gpuclust_params"])
-        if "gpuclust_detection" in g.attrs:  # cut by an archive job: margins, response removal, thresholds
-            detection = json.loads(g.attrs["gpuclust_detection"])
-    except (KeyError, ValueError):
-        params = detection = None
-    return {"norm": cfg.norm, "image_shape": list(sf.shape), "layout": sf.layout, "group": cfg.group,
-            "dataset": cfg.dataset, "freqs_dataset": cfg.freqs_dataset, "times_dataset": cfg.times_dataset,
-            "freqs": None if sf.freqs is None else [float(f) for f in sf.freqs],
-            "times": None if sf.times is None else [float(t) for t in sf.times],
-            "waveform_params": params, "waveform_detection": detection, "source": os.path.abspath(cfg.data)}
 
 
 def load_labels(ctx) -> dict:
     return read_labels(ctx.run.file("labels.csv"))
 
 
+def load_catalogue(ctx):
+    """The data file's catalogue entries of the latents' rows (None where it has no catalogue)."""
+    with open_data(ctx.cfg) as sf:
+        return sf.catalogue(ctx.get("latents").rows)
+
+
 def load_centres(ctx) -> np.ndarray:
     return np.load(ctx.run.file("centres.npy"), allow_pickle=False)
 
 
-STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv"), needs=("latents", "splits"),
+STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv"),
+              needs=("latents", "splits", "data_file"),
               keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on"))

@@ -78,3 +78,34 @@ def encoder_checkpoint(cfg: RunConfig) -> str:
     if cfg.dec:
         return "encoder_dec.pt"
     return "refined.pt" if cfg.objective == "mixture" else "best.pt"
+
+
+def data_description(cfg: RunConfig, sf) -> dict:
+    """What new data must match to be labelled by this run's model (and how waveforms were cut)."""
+    import json
+
+    params = detection = None
+    try:
+        g = sf.h5[sf.dataset.rsplit("/", 1)[0] or "/"]
+        if "gpuclust_params" in g.attrs:
+            params = json.loads(g.attrs["gpuclust_params"])
+        if "gpuclust_detection" in g.attrs:  # cut by an archive job: margins, response removal, thresholds
+            detection = json.loads(g.attrs["gpuclust_detection"])
+    except (KeyError, ValueError):
+        params = detection = None
+    return {"norm": cfg.norm, "image_shape": list(sf.shape), "layout": sf.layout, "group": cfg.group,
+            "dataset": cfg.dataset, "freqs_dataset": cfg.freqs_dataset, "times_dataset": cfg.times_dataset,
+            "freqs": None if sf.freqs is None else [float(f) for f in sf.freqs],
+            "times": None if sf.times is None else [float(t) for t in sf.times],
+            "waveform_params": params, "waveform_detection": detection, "source": os.path.abspath(cfg.data)}
+
+
+def describe_data_file(cfg: RunConfig, sf) -> dict:
+    """What later stages need of the data file besides its rows (small): its description, its class names."""
+    return {"description": data_description(cfg, sf), "class_names": sf.class_names}
+
+
+def load_data_file(ctx) -> dict:
+    """describe_data_file, from the data file itself (after a resume skipped the data stage)."""
+    with open_data(ctx.cfg) as sf:
+        return describe_data_file(ctx.cfg, sf)

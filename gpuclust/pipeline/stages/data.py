@@ -2,6 +2,8 @@
 
 With train_rows, the split is drawn from a seeded sample of that many usable rows, and the rows
 outside it are kept as `rest`: the encoder is trained and refined on the sample, every row is encoded.
+It also hands on what the cluster and figures stages need of the file besides its rows (`data_file`:
+the description saved with the run's model, the class names), so they need not open it for that.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from ...atomic import atomic_path
 from ...data.loader import describe_bad, usable_rows
 from ...data.splits import make_splits
 from .base import Stage
-from .common import check_k, open_data
+from .common import check_k, describe_data_file, open_data
 
 
 def run(ctx) -> dict:
@@ -29,6 +31,7 @@ def run(ctx) -> dict:
         with atomic_path(run_dir.file("splits.npz")) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **parts)
         ctx.put("splits", {k: np.asarray(v) for k, v in parts.items()})
+        ctx.put("data_file", describe_data_file(cfg, sf))  # the later stages need not open the file for it
         return {"file": os.path.abspath(cfg.data), "layout": sf.layout, "dataset": sf.dataset,
                 "rows": sf.n_rows, "bad_rows": n_bad, "image": list(sf.shape),
                 "train": len(sp.train), "validation": len(sp.val), "test": len(sp.test),

@@ -26,7 +26,7 @@ def run(ctx) -> dict:
         from ...distributed.encode import encode_distributed
 
         on_backend = encode_distributed(data_spec(cfg), os.path.abspath(run_dir.file("checkpoints", ckpt)), rows,
-                                        cfg.norm, cfg.latent_dim, backend.device)
+                                        cfg.norm, cfg.latent_dim, backend)
         host = np.asarray(to_numpy(on_backend.compute()))  # the one pull to the client: latents.h5 needs them
     else:
         model, _ = load_model(run_dir.file("checkpoints", ckpt), backend.device)

@@ -27,13 +27,11 @@ def run(ctx) -> dict:
                     title=f"t-SNE of {cfg.model.upper()}{'+DEC' if cfg.dec else ''} latents, {cfg.method} K={k}")
         made.append("tsne.png")
     if lat.truth is not None:
-        with open_data(cfg) as sf:
-            names = sf.class_names
+        names = ctx.get("data_file")["class_names"]
         confusion_figure(confusion(lat.truth, labels, len(names) or None, k), names, run.file("confusion.png"))
         made.append("confusion.png")
     made += gallery(cfg, run, backend, lat, labels, centres, k)
-    with open_data(cfg) as sf:
-        cat = sf.catalogue(lat.rows)
+    cat = ctx.get("catalogue")
     overlay = None
     if cfg.overlay:
         from ..predict import read_overlay
@@ -77,4 +75,4 @@ def gallery(cfg, run, backend, lat, labels, centres, k) -> list[str]:
     return made
 
 
-STAGE = Stage("figures", run, produces=("tsne.png",), needs=("latents", "labels", "centres", "map"), keys=("overlay",))
+STAGE = Stage("figures", run, produces=("tsne.png",), needs=("latents", "labels", "centres", "map", "catalogue", "data_file"), keys=("overlay",))
