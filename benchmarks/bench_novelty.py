@@ -95,6 +95,17 @@ def combined(a: tuple, b: tuple) -> tuple:
     return (np.minimum(ranks(a[0], a[0]), ranks(b[0], b[0])), np.minimum(ranks(a[0], a[1]), ranks(b[0], b[1])))
 
 
+def run_overrides(items: list[str]) -> dict:
+    """--set OPTION=VALUE items as run options (typed and checked by the run configuration)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set needs OPTION=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
 def main(argv=None) -> int:
     from gpuclust.atomic import write_json
     from gpuclust.backend import resolve_backend
@@ -120,12 +131,7 @@ def main(argv=None) -> int:
                     help="also the reconstruction, pre-refinement and combined scores (module docstring)")
     ap.add_argument("--out", default="benchmarks/results/novelty.json")
     a = ap.parse_args(argv)
-    overrides = {}
-    for item in a.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set needs OPTION=VALUE, got {item!r}")
-        overrides[key.strip()] = value.strip()  # typed and checked by the run configuration
+    overrides = run_overrides(a.set)
     held_out = CLASS_NAMES if a.classes == "all" else a.classes.split(",")
     backend = resolve_backend("cpu")
     rows = []
@@ -144,9 +150,9 @@ def main(argv=None) -> int:
                 opts["epochs"] = a.epochs
             t = time.perf_counter()
             run(make_config(None, data=seen, out=os.path.join(tmp, f"run-{name}"), **opts), backend,
-                log=lambda *x: None)
+                log=lambda *x: None, explore=False)  # the flags are measured, not the page
             out = os.path.join(tmp, f"predict-{name}")
-            predict(os.path.join(tmp, f"run-{name}"), [later], out, backend, log=lambda *x: None)
+            predict(os.path.join(tmp, f"run-{name}"), [later], out, backend, log=lambda *x: None, explore=False)
             model = load_run_model(os.path.join(tmp, f"run-{name}"))
             import csv
 

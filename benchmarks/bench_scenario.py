@@ -36,16 +36,21 @@ def main(argv=None) -> int:
     from gpuclust.pipeline.predict import predict
     from gpuclust.pipeline.run import run
 
+    from bench_novelty import run_overrides  # benchmarks/ is on the path of a script run from it
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=6000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--out-dir", default="benchmarks/results/scenario")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="a run option other than its default (the config-file name, e.g. refine_epochs=3); repeatable")
     a = ap.parse_args(argv)
     os.makedirs(a.out_dir, exist_ok=True)
     backend = resolve_backend("cpu")
-    quiet = {"quiet": True, "device": "cpu", "seed": a.seed, **({"epochs": a.epochs} if a.epochs else {})}
-    res = {"environment": describe("cpu"), "rows": a.rows, "seed": a.seed}
+    quiet = {"quiet": True, "device": "cpu", "seed": a.seed, **({"epochs": a.epochs} if a.epochs else {}),
+             **run_overrides(a.set)}
+    res = {"environment": describe("cpu"), "rows": a.rows, "seed": a.seed, "run_options": run_overrides(a.set)}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "deployment.h5")
@@ -58,7 +63,7 @@ def main(argv=None) -> int:
         runs = {}
         for k in (8, n_classes):
             out = os.path.join(tmp, f"run-k{k}")
-            run(make_config(None, data=data, out=out, k=k, **quiet), backend, log=lambda *x: None)
+            run(make_config(None, data=data, out=out, k=k, **quiet), backend, log=lambda *x: None, explore=False)
             with open(os.path.join(out, "metrics.json")) as fh:
                 m = json.load(fh)
             runs[f"K={k}"] = {key: m[key] for key in ("nmi", "ari", "accuracy")}
@@ -77,10 +82,10 @@ def main(argv=None) -> int:
         write_subset(data, os.path.join(tmp, "first.h5"), first)
         write_subset(data, os.path.join(tmp, "second.h5"), second)
         run(make_config(None, data=os.path.join(tmp, "first.h5"), out=os.path.join(tmp, "run-first"), **quiet),
-            backend, log=lambda *x: None)
+            backend, log=lambda *x: None, explore=False)
         out = os.path.join(tmp, "predict-second")
         predict(os.path.join(tmp, "run-first"), [os.path.join(tmp, "second.h5")], out, backend,
-                overlay=f"{data}.temperature.csv", log=lambda *x: None)
+                overlay=f"{data}.temperature.csv", log=lambda *x: None, explore=False)
         with open(os.path.join(out, "metrics.json")) as fh:
             m = json.load(fh)
         res["first_half_predicts_second"] = {"unknown_by_class": m["unknown_by_class"],

@@ -43,7 +43,7 @@ def test_bench_quality_runs_and_reports_mean_and_spread(tmp_path):
 def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
     script = os.path.join(ROOT, "benchmarks", "bench_novelty.py")
     r = subprocess.run([sys.executable, script, "--rows", "400", "--predict-rows", "300", "--epochs", "1",
-                        "--classes", "swell_low_frequency", "--alternatives", "--out", str(tmp_path / "n.json")],
+                        "--classes", "swell_low_frequency", "--alternatives", "--set", "refine_epochs=1", "--out", str(tmp_path / "n.json")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     (row,) = json.load(open(tmp_path / "n.json"))["results"]
@@ -55,10 +55,12 @@ def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
     for cell in row["scores"].values():
         assert cell["false_alarms_at_1pct"] <= cell["false_alarms_at_5pct"]
     script = os.path.join(ROOT, "benchmarks", "bench_scenario.py")
-    r = subprocess.run([sys.executable, script, "--rows", "600", "--epochs", "1", "--out-dir", str(tmp_path / "s")],
+    r = subprocess.run([sys.executable, script, "--rows", "600", "--epochs", "1", "--set", "refine_epochs=1",
+                        "--out-dir", str(tmp_path / "s")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.load(open(tmp_path / "s" / "scenario.json"))
+    assert doc["run_options"] == {"refine_epochs": "1"}  # --set reached the runs' configuration
     assert set(doc["whole_timeline"]) == {"K=8", "K=12"} and doc["select_k"]["true_classes"] == 12
     went = doc["first_half_predicts_second"]["where_classes_went"]
     assert all(0 < w["share_of_class"] <= 1 for w in went.values())
