@@ -16,6 +16,7 @@ refine only between sizes trained on the same number of rows.
 
     python benchmarks/bench_scale.py --sizes 6000,50000,100000,427798 --train-rows 427798:50000
     python benchmarks/bench_scale.py --sizes 120,240 --out x.json      # the code path only (tests)
+    python benchmarks/bench_scale.py --out benchmarks/results/scale-cpu-427k.json --readme README.md   # its table
 
 Results (written after each size, so a partial measurement survives): benchmarks/results/scale-cpu.json.
 """
@@ -74,6 +75,13 @@ def monitored(cmd, log_path, record_path=None, interval=0.2) -> dict:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})  # its stage lines as they happen
         ps = psutil.Process(proc.pid)
         state = {"stage": "start"}
+        peaks: dict = {}
+        lock = threading.Lock()
+
+        def sample(stage):
+            rss = _tree_rss_mb(ps)
+            with lock:
+                peaks[stage] = max(peaks.get(stage, 0.0), rss)
 
         def read():
             for line in proc.stdout:
@@ -82,15 +90,15 @@ def monitored(cmd, log_path, record_path=None, interval=0.2) -> dict:
                 m = STAGE_LINE.match(line.strip())
                 if m:
                     state["stage"] = m.group(1)
+                    sample(m.group(1))  # every stage has a sample, however short it is
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        peaks: dict = {}
         while proc.poll() is None:
             stage = state["stage"]
             if record_path and stage != "start" and _finished(record_path, stage) and stage == "figures":
                 stage = "report"
-            peaks[stage] = max(peaks.get(stage, 0.0), _tree_rss_mb(ps))
+            sample(stage)
             time.sleep(interval)
         reader.join()
     seconds = time.perf_counter() - t0
@@ -206,6 +214,28 @@ def merge(paths, out) -> dict:
     return res
 
 
+README_BEGIN, README_END = "<!-- scale table: begin -->", "<!-- scale table: end -->"
+TABLE_STAGES = ("data", "train", "refine", "embed", "cluster", "tsne", "figures")
+
+
+def readme_table(res) -> str:
+    """Markdown: per size, seconds / peak GiB of each stage, the whole run, the explore page, and the exponents."""
+    lines = ["| rows (trained on) | " + " | ".join(TABLE_STAGES) + " | whole run (peak) | explore |",
+             "|---|" + "---:|" * (len(TABLE_STAGES) + 2)]
+    for s in res["sizes"]:
+        st = s["run"]["stages"]
+        cells = [f"{st[k]['seconds']:,.1f} s / {st[k]['peak_rss_mb'] / 1024:.2f} GiB" if k in st else "-"
+                 for k in TABLE_STAGES]
+        lines.append(f"| {s['n']:,} ({s['train_rows']:,}) | " + " | ".join(cells)
+                     + f" | {s['run']['seconds']:,.0f} s ({s['run']['peak_rss_mb'] / 1024:.2f} GiB)"
+                     + f" | {s['explore']['seconds']:,.1f} s / {s['explore']['peak_rss_mb'] / 1024:.2f} GiB |")
+    for e in res.get("exponents", []):
+        cells = ["-" if e["stages"].get(k) is None else f"{e['stages'][k]:.2f}" for k in TABLE_STAGES]
+        lines.append(f"| exponent {e['from']:,} -> {e['to']:,} | " + " | ".join(cells)
+                     + f" | | {e['stages'].get('explore', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="6000,50000,100000,427798")
@@ -223,9 +253,17 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(HERE, "results", "scale-cpu.json"))
     ap.add_argument("--merge", nargs="+", metavar="JSON",
                     help="combine result files of separate invocations (sizes measured apart) into --out")
+    ap.add_argument("--readme", default=None, metavar="README",
+                    help="only rewrite the table between the scale-table markers of README from --out")
     a = ap.parse_args(argv)
     if a.merge:
         return merge(a.merge, a.out)
+    if a.readme:
+        from bench_select_k import replace_between  # benchmarks/ is on the path of a script run from it
+
+        with open(a.out) as fh:
+            replace_between(a.readme, README_BEGIN, README_END, readme_table(json.load(fh)))
+        return 0
     a.data_dir = a.data_dir or a.work
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.data_dir, exist_ok=True)

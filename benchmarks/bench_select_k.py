@@ -116,15 +116,20 @@ def readme_table(cases) -> str:
 
 
 def write_readme_table(path, cases) -> None:
+    replace_between(path, README_BEGIN, README_END, readme_table(cases))
+
+
+def replace_between(path, begin: str, end: str, body: str) -> None:
+    """Rewrite what lies between the markers begin and end of a file (a README's generated table)."""
     from gpuclust.atomic import write_text
 
     with open(path) as fh:
         text = fh.read()
-    if README_BEGIN not in text:
-        raise SystemExit(f"{path}: no {README_BEGIN} marker")
-    head, rest = text.split(README_BEGIN, 1)
-    tail = rest.split(README_END, 1)[1]
-    write_text(path, head + README_BEGIN + "\n" + readme_table(cases) + "\n" + README_END + tail)
+    if begin not in text or end not in text.split(begin, 1)[1]:
+        raise SystemExit(f"{path}: no {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    write_text(path, head + begin + "\n" + body + "\n" + end + tail)
 
 
 def summary(cases) -> dict:

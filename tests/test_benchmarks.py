@@ -118,3 +118,12 @@ def test_bench_scale_records_seconds_and_memory_per_stage_and_exponents(tmp_path
     assert exp["stages"]["refine"] is not None  # both trained on 120 rows: comparable
     assert res["predict"]["n"] == 200 and res["predict"]["format"] == "quakeml"
     assert res["machine"]["cores"] and "load average" in res["uptime_before"]
+    # --readme rewrites only the table between its markers, one row per size and one per pair of sizes
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- scale table: begin -->\nold\n<!-- scale table: end -->\nb\n")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_scale.py"), "--out", str(out),
+                        "--readme", str(readme)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = readme.read_text()
+    assert text.startswith("a\n") and text.endswith("b\n") and "old" not in text
+    assert "| 120 (120) |" in text and "| 200 (120) |" in text and "| exponent 120 -> 200 |" in text
