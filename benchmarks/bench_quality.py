@@ -279,6 +279,31 @@ def heldout_summary(seeds: list[int], default: list[dict], baseline: list[dict],
     return out
 
 
+HELDOUT_BEGIN, HELDOUT_END = "<!-- quality-heldout table: begin -->", "<!-- quality-heldout table: end -->"
+
+
+def heldout_table(doc) -> str:
+    """Markdown: per evaluation seed the default against both PCA-16 baselines, then mean ± sd and the worst."""
+    lines = ["| seed | default NMI | ARI | accuracy | PCA-16, log input (5 starts) NMI | ARI | accuracy "
+             "| PCA-16, log-aligned NMI | ARI |", "|---|" + "---:|" * 8]
+    for seed in doc["seeds_measured"]:
+        r = doc["per_seed_runs"][str(seed)]
+        d, b, c = r["default"], r["baseline"], r["baseline_log_aligned"]
+        lines.append(f"| {seed} | {d['nmi']:.3f} | {d['ari']:.3f} | {d['accuracy']:.3f} | {b['nmi']:.3f} | "
+                     f"{b['ari']:.3f} | {b['accuracy']:.3f} | {c['nmi']:.3f} | {c['ari']:.3f} |")
+    for missing in doc["seeds_missing"]:
+        lines.append(f"| {missing} | not measured yet |" + " |" * 7)
+    cell = "{mean:.3f} ± {sd:.3f}".format
+    d, b, c = doc["default"], doc["baseline"], doc["baseline_log_aligned"]
+    ms = ("nmi", "ari", "accuracy")
+    lines.append("| **mean ± sd** | " + " | ".join(cell(**d[m]) for m in ms) + " | "
+                 + " | ".join(cell(**b[m]) for m in ms) + " | " + " | ".join(cell(**c[m]) for m in ms[:2]) + " |")
+    lines.append("| worst seed | " + " | ".join(f"{d[m]['worst']:.3f}" for m in ms) + " | "
+                 + " | ".join(f"{b[m]['worst']:.3f}" for m in ms) + " | "
+                 + " | ".join(f"{c[m]['worst']:.3f}" for m in ms[:2]) + " |")
+    return "\n".join(lines)
+
+
 def evaluate(a) -> int:
     """--eval: the default and the PCA-16 baseline on EVAL_SEEDS (see the module docstring)."""
     from gpuclust.atomic import write_json
@@ -363,8 +388,18 @@ def main(argv=None) -> int:
                     help="--eval: report the seeds whose runs finished in --keep, run nothing")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch and BLAS threads (as `gpuclust --threads`); default: the free cores")
+    ap.add_argument("--readme", default=None, metavar="README",
+                    help="--eval: only rewrite the held-out table between the quality-heldout markers of README "
+                         "from --out")
     a = ap.parse_args(argv)
     threads.configure(a.threads)
+    if a.eval and a.readme:
+        from bench_select_k import replace_between  # benchmarks/ is on the path of a script run from it
+
+        out = a.out if a.out != "benchmarks/results/quality.json" else "benchmarks/results/quality-heldout.json"
+        with open(out) as fh:
+            replace_between(a.readme, HELDOUT_BEGIN, HELDOUT_END, heldout_table(json.load(fh)))
+        return 0
     if a.eval:
         if a.out == "benchmarks/results/quality.json":
             a.out = "benchmarks/results/quality-heldout.json"

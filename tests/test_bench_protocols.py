@@ -56,3 +56,15 @@ def test_novelty_ranks_are_training_percentiles_and_the_combined_score_flags_eit
     train_c, later_c = nov.combined((train, np.array([99.0, 0.5, 60.0])), (-train, np.array([-99.0, -0.5, -40.0])))
     assert list(later_c) == [0.01, 0.01, 0.6]
     assert np.percentile(train_c, 1) < 0.02 and train_c.max() == pytest.approx(0.5)
+
+
+def test_the_readme_heldout_table_has_every_seed_measured_and_says_which_are_missing(bench, tmp_path):
+    doc = json.load(open(os.path.join(ROOT, "benchmarks", "results", "quality-heldout.json")))
+    table = bench.heldout_table(doc).splitlines()
+    rows = {line.split(" | ")[0].strip("| *"): line for line in table[2:]}
+    for seed in doc["seeds_measured"]:
+        d = doc["per_seed_runs"][str(seed)]["default"]
+        assert f"| {d['nmi']:.3f} | {d['ari']:.3f} | {d['accuracy']:.3f} |" in rows[str(seed)]
+    assert all("not measured" in rows[str(s)] for s in doc["seeds_missing"])
+    assert f"{doc['default']['nmi']['mean']:.3f} ± {doc['default']['nmi']['sd']:.3f}" in rows["mean ± sd"]
+    assert rows["worst seed"].startswith(f"| worst seed | {doc['default']['nmi']['worst']:.3f} |")
