@@ -6,7 +6,8 @@ sampled every 0.25 s (psutil: the command and every process below it; the Dask w
 children running distributed's worker). What the partitions need: N x D x 8 bytes (float64 on the
 CPU) split over the workers, plus the per-event state of the fit (responsibilities, N x K).
 
-    python benchmarks/bench_dask_memory.py [--sizes 1000000,4000000] [--workers 2] [--out benchmarks/results/dask-memory.json]
+    python benchmarks/bench_dask_memory.py [--sizes 1000000,4000000] [--workers 2]
+        [--out benchmarks/results/dask-memory.json]
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
             row["dask"] = sampled([*base, "--dask", "local", "--dask-workers", str(a.workers),
                                    "-o", os.path.join(tmp, f"dask-{n}")])
             res["sizes"].append(row)
-            print(json.dumps({k: v for k, v in row.items()}), flush=True)
+            print(json.dumps(row), flush=True)
     res["load_after"] = os.getloadavg()
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as fh:

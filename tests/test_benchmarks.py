@@ -43,7 +43,8 @@ def test_bench_quality_runs_and_reports_mean_and_spread(tmp_path):
 def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
     script = os.path.join(ROOT, "benchmarks", "bench_novelty.py")
     r = subprocess.run([sys.executable, script, "--rows", "400", "--predict-rows", "300", "--epochs", "1",
-                        "--classes", "swell_low_frequency", "--alternatives", "--set", "refine_epochs=1", "--out", str(tmp_path / "n.json")],
+                        "--classes", "swell_low_frequency", "--alternatives", "--set", "refine_epochs=1",
+                        "--out", str(tmp_path / "n.json")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     (row,) = json.load(open(tmp_path / "n.json"))["results"]

@@ -75,4 +75,5 @@ def gallery(cfg, run, backend, lat, labels, centres, k) -> list[str]:
     return made
 
 
-STAGE = Stage("figures", run, produces=("tsne.png",), needs=("latents", "labels", "centres", "map", "catalogue", "data_file"), keys=("overlay",))
+STAGE = Stage("figures", run, produces=("tsne.png",),
+              needs=("latents", "labels", "centres", "map", "catalogue", "data_file"), keys=("overlay",))
