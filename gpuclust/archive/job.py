@@ -50,8 +50,8 @@ class Summary:
         out = []
         for note in list(dict.fromkeys(s.notes))[:20]:
             out.append(f"note: {note}")
-        for key, reason in s.skipped[:20]:
-            out.append(f"skipped {key}: {reason}")
+        for key, reason in s.skipped[:20]:  # most reasons name their unit already
+            out.append(f"skipped {reason}" if reason.startswith(f"{key}:") else f"skipped {key}: {reason}")
         if len(s.skipped) > 20:
             out.append(f"... and {len(s.skipped) - 20} more skipped")
         rate = (s.units - s.done_before) / s.seconds if s.seconds > 0 else 0.0
