@@ -1,8 +1,8 @@
 """Does the novelty flag catch a kind of event the run never saw? Hold each class out of training, then predict.
 
-For every held-out class c: the default `gpuclust run` is trained on the built-in data without class c
-(`gpuclust synth -n ROWS --seed 0`, rows of c removed), and `gpuclust predict` labels a second file with all
-classes (`--seed 100`). Reported: the share of c's events flagged "unknown" (detections) against the share
+For every held-out class c and every seed s: the default `gpuclust run --seed s` is trained on the built-in
+data without class c (`gpuclust synth -n ROWS --seed s`, rows of c removed), and `gpuclust predict` labels a
+second file with all classes (`--seed s+100`). Reported: the share of c's events flagged "unknown" (detections) against the share
 of the known classes' events flagged (false alarms), at the run's default threshold (1st percentile of the
 training events' log-likelihood) and at 2 and 5 %.
 
@@ -17,7 +17,9 @@ a new kind of event inside one of them):
   combined         the lower of the default's and the reconstruction's training-percentile ranks: an
                    event is unknown when it is atypical in either way
 
-    python benchmarks/bench_novelty.py [--rows 6000] [--predict-rows 3000] [--classes all] [--out ...]
+    python benchmarks/bench_novelty.py [--rows 6000] [--predict-rows 3000] [--classes all] [--seeds 0] [--out ...]
+    python benchmarks/bench_novelty.py --seeds 1000,1001,1002 --alternatives --out novelty-heldout.json
+                               # 3 seeds of the evaluation range (bench_quality --eval), every score
     python benchmarks/bench_novelty.py --classes swell_low_frequency --set refine_epochs=3 --set refine_gamma=10 \
         --out novelty-r3.json      # the same with run options other than the defaults
 """
@@ -109,21 +111,14 @@ def run_overrides(items: list[str]) -> dict:
 def main(argv=None) -> int:
     from gpuclust.atomic import write_json
     from gpuclust.backend import resolve_backend
-    from gpuclust.clustering import novelty
-    from gpuclust.clustering.api import read_labels
-    from gpuclust.data.ris_writer import write_subset
-    from gpuclust.data.spectrograms import open_spectrograms
-    from gpuclust.data.synth import CLASS_NAMES, write_synthetic
+    from gpuclust.data.synth import CLASS_NAMES
     from gpuclust.environment import describe
-    from gpuclust.pipeline.config import make_config
-    from gpuclust.pipeline.saved_run import load_run_model
-    from gpuclust.pipeline.predict import predict
-    from gpuclust.pipeline.run import run
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=6000)
     ap.add_argument("--predict-rows", type=int, default=3000)
     ap.add_argument("--classes", default="all", help="comma-separated class names, or all")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds (data, prediction data at +100, run)")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="a run option other than its default (the config-file name, e.g. refine_epochs=3); repeatable")
@@ -135,17 +130,63 @@ def main(argv=None) -> int:
     held_out = CLASS_NAMES if a.classes == "all" else a.classes.split(",")
     backend = resolve_backend("cpu")
     rows = []
+    seeds = [int(x) for x in a.seeds.split(",")]
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+
+    def keep(row: dict) -> None:  # written after every run: an hour's measurement survives a late failure
+        rows.append(row)
+        doc = {"environment": describe("cpu"), "rows": a.rows, "predict_rows": a.predict_rows,
+               "run_options": overrides, "seeds": seeds, "protocol": __doc__.strip().splitlines()[0],
+               "complete": len(rows) == len(seeds) * len(held_out), "results": rows, "summary": summary(rows)}
+        write_json(a.out, doc)  # whole or not at all, NaN as null
+
+    for seed in seeds:
+        held_out_runs(a, seed, held_out, overrides, backend, keep)
+    print(f"wrote {a.out}")
+    return 0
+
+
+def summary(rows: list[dict]) -> dict:
+    """{class: {score: {detected/false alarms at 1 %: mean, min, max over seeds}}}; "default" is the run's own flag."""
+    out = {}
+    for name in dict.fromkeys(r["held_out"] for r in rows):
+        mine = [r for r in rows if r["held_out"] == name]
+        cells = {"default": mine}  # the run's own flag; scores["default"] is it recalibrated from labels.csv
+        for key in mine[0].get("scores", {}):
+            cells.setdefault(key, [r["scores"][key] for r in mine])
+        out[name] = {key: {f"{what}_at_{pct}pct": {"mean": float(np.mean(v)), "min": float(np.min(v)),
+                                                  "max": float(np.max(v))}
+                           for what in ("detected", "false_alarms") for pct in ("1", "5")
+                           for v in [[c[f"{what}_at_{pct}pct"] for c in cs]]}
+                     for key, cs in cells.items()}
+    return out
+
+
+def held_out_runs(a, seed: int, held_out: list[str], overrides: dict, backend, keep) -> None:
+    """keep(row) for each held-out class, each row from its own run at this seed (module docstring)."""
+    import csv
+
+    from gpuclust.clustering import novelty
+    from gpuclust.clustering.api import read_labels
+    from gpuclust.data.ris_writer import write_subset
+    from gpuclust.data.spectrograms import open_spectrograms
+    from gpuclust.data.synth import CLASS_NAMES, write_synthetic
+    from gpuclust.pipeline.config import make_config
+    from gpuclust.pipeline.predict import predict
+    from gpuclust.pipeline.run import run
+    from gpuclust.pipeline.saved_run import load_run_model
+
     with tempfile.TemporaryDirectory() as tmp:
         full, later = os.path.join(tmp, "train-all.h5"), os.path.join(tmp, "later.h5")
-        write_synthetic(full, a.rows, seed=0)
-        write_synthetic(later, a.predict_rows, seed=100)
+        write_synthetic(full, a.rows, seed=seed)
+        write_synthetic(later, a.predict_rows, seed=seed + 100)
         with open_spectrograms(full) as sf:
             labels = sf.labels()
         for name in held_out:
             c = CLASS_NAMES.index(name)
             seen = os.path.join(tmp, f"without-{name}.h5")
             write_subset(full, seen, np.flatnonzero(labels != c))
-            opts = {"quiet": True, "device": "cpu", "seed": 0, **overrides}
+            opts = {"quiet": True, "device": "cpu", "seed": seed, **overrides}
             if a.epochs:
                 opts["epochs"] = a.epochs
             t = time.perf_counter()
@@ -154,13 +195,11 @@ def main(argv=None) -> int:
             out = os.path.join(tmp, f"predict-{name}")
             predict(os.path.join(tmp, f"run-{name}"), [later], out, backend, log=lambda *x: None, explore=False)
             model = load_run_model(os.path.join(tmp, f"run-{name}"))
-            import csv
-
             with open(os.path.join(out, "labels.csv")) as fh:
                 pred = list(csv.DictReader(fh))
             scores = read_labels(os.path.join(out, "labels.csv"))["log_likelihood"]
             truth = np.array([CLASS_NAMES.index(r["true_class"]) for r in pred])
-            row = {"held_out": name, "events_of_it": int((truth == c).sum()), "seconds": time.perf_counter() - t}
+            row = {"held_out": name, "seed": seed, "events_of_it": int((truth == c).sum()), "seconds": time.perf_counter() - t}
             for pct in (1.0, 2.0, 5.0):
                 flagged = novelty.flags(scores, model.threshold(pct))
                 row[f"detected_at_{pct:g}pct"] = float(flagged[truth == c].mean())
@@ -183,16 +222,10 @@ def main(argv=None) -> int:
                     row["scores"][key] = cell
                     print(f"{'':>20}  {key}: {100 * cell['detected_at_1pct']:5.1f} % vs "
                           f"{100 * cell['false_alarms_at_1pct']:4.1f} % (1 %)", flush=True)
-            rows.append(row)
-            print(f"{name:>20}: flagged {100 * row['detected_at_1pct']:5.1f} % of its events, "
+            keep(row)
+            print(f"{name:>20} (seed {seed}): flagged {100 * row['detected_at_1pct']:5.1f} % of its events, "
                   f"{100 * row['false_alarms_at_1pct']:4.1f} % of the known classes' (threshold 1 %); at 5 %: "
                   f"{100 * row['detected_at_5pct']:5.1f} % vs {100 * row['false_alarms_at_5pct']:4.1f} %", flush=True)
-    doc = {"environment": describe("cpu"), "rows": a.rows, "predict_rows": a.predict_rows, "run_options": overrides,
-           "protocol": __doc__.strip().splitlines()[0], "results": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    write_json(a.out, doc)  # whole or not at all, NaN as null
-    print(f"wrote {a.out}")
-    return 0
 
 
 if __name__ == "__main__":

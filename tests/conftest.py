@@ -1,10 +1,17 @@
-import json
+# Short OpenMP spin-waits before torch or NumPy load, as the `gpuclust` command sets them at start-up
+# (gpuclust/threads.py). Without them two pytest-xdist workers on two cores spin against each other:
+# test_bad_inputs.py + test_models_training.py took 136-159 s on 2 workers, 54 s with them.
+from gpuclust.threads import configure_before_import
 
-import h5py
-import numpy as np
-import pytest
+configure_before_import()
 
-from gpuclust.backend import gpu_available
+import json  # noqa: E402
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from gpuclust.backend import gpu_available  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
