@@ -47,8 +47,12 @@ def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
                         "--out", str(tmp_path / "n.json")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
-    (row,) = json.load(open(tmp_path / "n.json"))["results"]
+    doc = json.load(open(tmp_path / "n.json"))
+    (row,) = doc["results"]
     assert row["held_out"] == "swell_low_frequency" and 0 <= row["false_alarms_at_1pct"] <= 1
+    assert doc["complete"] and doc["seeds"] == [0] and row["seed"] == 0  # one seed: the summary is that run
+    cell = doc["summary"]["swell_low_frequency"]["default"]["detected_at_1pct"]
+    assert cell["mean"] == cell["min"] == cell["max"] == row["detected_at_1pct"]
     assert row["false_alarms_at_1pct"] <= row["false_alarms_at_2pct"] <= row["false_alarms_at_5pct"]
     assert set(row["scores"]) == {"default", "reconstruction", "pre-refinement", "combined"}
     # the default score recalibrated from labels.csv flags what the run's model flags (up to its 4 decimals)
