@@ -23,6 +23,8 @@ import time
 import numpy as np
 import psutil
 
+from gpuclust.atomic import write_json
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -88,8 +90,7 @@ def main(argv=None) -> int:
             print(json.dumps(row), flush=True)
     res["load_after"] = os.getloadavg()
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as fh:
-        json.dump(res, fh, indent=1)
+    write_json(a.out, res)  # whole or not at all, as the other benchmarks write theirs
     print(f"wrote {a.out}")
     return 0
 

@@ -2,9 +2,9 @@
 
 For every held-out class c and every seed s: the default `gpuclust run --seed s` is trained on the built-in
 data without class c (`gpuclust synth -n ROWS --seed s`, rows of c removed), and `gpuclust predict` labels a
-second file with all classes (`--seed s+100`). Reported: the share of c's events flagged "unknown" (detections) against the share
-of the known classes' events flagged (false alarms), at the run's default threshold (1st percentile of the
-training events' log-likelihood) and at 2 and 5 %.
+second file with all classes (`--seed s+100`). Reported: the share of c's events flagged "unknown"
+(detections) against the share of the known classes' events flagged (false alarms), at the run's default
+threshold (1st percentile of the training events' log-likelihood) and at 2 and 5 %.
 
 Beside the default score (the event's log-likelihood under the final mixture, on the refined latent) the
 same rows are scored, each calibrated on the run's own training events at the same percentiles, by
@@ -133,9 +133,11 @@ def main(argv=None) -> int:
     seeds = [int(x) for x in a.seeds.split(",")]
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
 
+    environment = describe("cpu")
+
     def keep(row: dict) -> None:  # written after every run: an hour's measurement survives a late failure
         rows.append(row)
-        doc = {"environment": describe("cpu"), "rows": a.rows, "predict_rows": a.predict_rows,
+        doc = {"environment": environment, "rows": a.rows, "predict_rows": a.predict_rows,
                "run_options": overrides, "seeds": seeds, "protocol": __doc__.strip().splitlines()[0],
                "complete": len(rows) == len(seeds) * len(held_out), "results": rows, "summary": summary(rows)}
         write_json(a.out, doc)  # whole or not at all, NaN as null
@@ -199,7 +201,8 @@ def held_out_runs(a, seed: int, held_out: list[str], overrides: dict, backend, k
                 pred = list(csv.DictReader(fh))
             scores = read_labels(os.path.join(out, "labels.csv"))["log_likelihood"]
             truth = np.array([CLASS_NAMES.index(r["true_class"]) for r in pred])
-            row = {"held_out": name, "seed": seed, "events_of_it": int((truth == c).sum()), "seconds": time.perf_counter() - t}
+            row = {"held_out": name, "seed": seed, "events_of_it": int((truth == c).sum()),
+                   "seconds": time.perf_counter() - t}
             for pct in (1.0, 2.0, 5.0):
                 flagged = novelty.flags(scores, model.threshold(pct))
                 row[f"detected_at_{pct:g}pct"] = float(flagged[truth == c].mean())

@@ -393,16 +393,15 @@ def main(argv=None) -> int:
                          "from --out")
     a = ap.parse_args(argv)
     threads.configure(a.threads)
+    if a.eval and a.out == "benchmarks/results/quality.json":
+        a.out = "benchmarks/results/quality-heldout.json"
     if a.eval and a.readme:
         from bench_select_k import replace_between  # benchmarks/ is on the path of a script run from it
 
-        out = a.out if a.out != "benchmarks/results/quality.json" else "benchmarks/results/quality-heldout.json"
-        with open(out) as fh:
+        with open(a.out) as fh:
             replace_between(a.readme, HELDOUT_BEGIN, HELDOUT_END, heldout_table(json.load(fh)))
         return 0
     if a.eval:
-        if a.out == "benchmarks/results/quality.json":
-            a.out = "benchmarks/results/quality-heldout.json"
         if a.finished_only and not a.keep:
             raise SystemExit("--finished-only needs --keep")
         return evaluate(a)
