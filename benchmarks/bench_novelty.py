@@ -128,9 +128,14 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     overrides = run_overrides(a.set)
     held_out = CLASS_NAMES if a.classes == "all" else a.classes.split(",")
+    if unknown := [c for c in held_out if c not in CLASS_NAMES]:
+        ap.error(f"--classes: no class {', '.join(unknown)} (the classes: {', '.join(CLASS_NAMES)})")
+    try:
+        seeds = [int(x) for x in a.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds needs comma-separated integers, got {a.seeds!r}")
     backend = resolve_backend("cpu")
     rows = []
-    seeds = [int(x) for x in a.seeds.split(",")]
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
 
     environment = describe("cpu")
