@@ -30,9 +30,9 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import host_or_same, is_numpy, namespace, to_numpy
+from ..backend import host_or_same, namespace, to_numpy
 from . import em, fused_em
-from .local_data import LocalData, spans
+from .local_data import LocalData, default_chunk, spans
 from .validation import check_data, same_namespace
 
 # -- the estimator ---------------------------------------------------------------------
@@ -105,7 +105,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return data.labels(best)
 
     def _chunk(self, xp) -> int:
-        return self.chunk_size or (32768 if is_numpy(xp) else 1 << 20)
+        return self.chunk_size or default_chunk(xp)
 
     def _em(self, data, inits, shift) -> em.Params:
         """scikit-learn's BaseMixture.fit_predict loop over any data object (one process here, Dask there)."""

@@ -12,6 +12,11 @@ from . import em
 DESIGN_CACHE_BYTES = 2**31
 
 
+def default_chunk(xp) -> int:
+    """Rows per E-step chunk: 32,768 on the CPU (a chunk's design stays in cache), 2**20 on a GPU."""
+    return 32768 if is_numpy(xp) else 1 << 20
+
+
 def spans(n: int, chunk: int):
     """(lo, hi) of consecutive chunks of n rows (in-bounds slices, as the array API requires)."""
     return [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]

@@ -6,8 +6,9 @@ methods `LocalBlocks` gives them in one process; `DaskData` gives the EM loop
 algorithms, their random draws and their stopping rules are written once: a
 fit on Dask starts where the one-process fit starts and ends where it ends.
 
-Per-sample state (design rows, closest distances, labels) lives in persisted
-Dask arrays chunked like the data, on the workers; only per-partition sums
+Per-sample state (design rows where they fit DESIGN_CACHE_BYTES, closest
+distances, labels) lives in persisted Dask arrays chunked like the data, on
+the workers; only per-partition sums
 (K x P numbers), a few sample rows and the final labels ever reach the client.
 Partitions may be NumPy or CuPy arrays: every function below runs in the
 namespace of the block it gets.
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..backend import host_or_same, namespace, one_hot, to_numpy
 from ..clustering import em
+from ..clustering.local_data import DESIGN_CACHE_BYTES, default_chunk, spans
 from ..clustering.lloyd import nearest, squared_distances
 from .reduce import map_reduce
 
@@ -51,15 +53,33 @@ def params_on(p: em.Params, like) -> em.Params:
 
 
 # -- tasks that run on the workers ------------------------------------------------------
+# A partition reaches a task either as its cached design rows (a fit whose design fits DESIGN_CACHE_BYTES
+# over all partitions, as in one process) or as its centred samples, whose design rows are then built a
+# chunk of rows at a time inside the task: a worker holds its samples and one chunk's design, never the
+# design of its partitions (91 numbers a row at D = 12, against 12).
 
 def _design_rows(xc):
     return design_for(xc).rows(xc)
 
 
-def _stats(phi, p):
-    design = _design_of_phi(phi)
-    p = params_on(p, phi)
-    return em.chunk_stats(phi, em.quadratic_coefficients(p, design), em.log_norm_const(p), design)
+def _phis(block, chunk: int | None):
+    """(lo, hi, design rows, design) of a partition's chunks: the cached design (chunk None) or built."""
+    if chunk is None:
+        yield 0, block.shape[0], block, _design_of_phi(block)
+        return
+    design = design_for(block)
+    for lo, hi in spans(block.shape[0], chunk):
+        yield lo, hi, design.rows(block[lo:hi, :]), design
+
+
+def _stats(block, p, chunk):
+    p = params_on(p, block)
+    out = None
+    for _, _, phi, design in _phis(block, chunk):
+        a = em.quadratic_coefficients(p, design)
+        st = em.chunk_stats(phi, a, em.log_norm_const(p), design)
+        out = st if out is None else em.combine((out, st))
+    return out
 
 
 def _design_of_phi(phi):
@@ -69,25 +89,26 @@ def _design_of_phi(phi):
     return em.Design(d, xp, dev, phi.dtype)
 
 
-def _labels_stats(phi, labels, k):
-    xp, dev = namespace(phi)
+def _resp_stats(block, resp, chunk):
+    resp = on(resp, block)
+    return em.combine(em.initial_stats(phi, resp[lo:hi, :], design) for lo, hi, phi, design in _phis(block, chunk))
+
+
+def _labels_stats(block, labels, k, chunk):
+    xp, dev = namespace(block)
     labels = xp.asarray(host_or_same(labels, xp), device=dev)
-    return em.initial_stats(phi, one_hot(labels, k, phi.dtype), _design_of_phi(phi))
+    return _resp_stats(block, one_hot(labels, k, block.dtype), chunk)
 
 
-def _resp_stats(phi, resp):
-    return em.initial_stats(phi, on(resp, phi), _design_of_phi(phi))
+def _total(block, chunk):
+    return _add(em.total_second_moment(phi, design) for _, _, phi, design in _phis(block, chunk))
 
 
-def _total(phi):
-    return em.total_second_moment(phi, _design_of_phi(phi))
-
-
-def _argmax_labels(phi, p):
-    design = _design_of_phi(phi)
-    p = params_on(p, phi)
-    xp, _ = namespace(phi)
-    return xp.argmax(em.weighted_log_prob(phi, em.quadratic_coefficients(p, design), em.log_norm_const(p)), axis=0)
+def _argmax_labels(block, p, chunk):
+    p = params_on(p, block)
+    xp, _ = namespace(block)
+    return xp.concat([xp.argmax(em.weighted_log_prob(phi, em.quadratic_coefficients(p, design), em.log_norm_const(p)),
+                                axis=0) for _, _, phi, design in _phis(block, chunk)])
 
 
 def _add(parts):
@@ -99,7 +120,12 @@ def _add(parts):
 
 
 class DaskData:
-    """The partitions of a Dask array, centred, as the EM loop sees them."""
+    """The partitions of a Dask array, centred, as the EM loop sees them.
+
+    Their design rows are persisted on the workers when those of all rows take at most
+    DESIGN_CACHE_BYTES (the one-process rule); otherwise only the samples are, and each task builds the
+    design of its partition chunk by chunk: memory per worker grows with its samples, not their design.
+    """
 
     def __init__(self, x, shift, kmeans_factory=None):
         import dask.array as da
@@ -113,7 +139,12 @@ class DaskData:
         xc = x - shift
         d = x.shape[1]
         width = d * (d + 1) // 2 + d + 1
-        self.phi = xc.map_blocks(_design_rows, chunks=(xc.chunks[0], (width,)), dtype=x.dtype).persist()
+        if self.n * width * np.dtype(x.dtype).itemsize <= DESIGN_CACHE_BYTES:
+            self.chunk = None  # the tasks get design rows
+            self.blocks = xc.map_blocks(_design_rows, chunks=(xc.chunks[0], (width,)), dtype=x.dtype).persist()
+        else:
+            self.chunk = default_chunk(self.xp)  # the tasks get samples and build the design this many rows at once
+            self.blocks = xc  # x is persisted by the caller; the centring is recomputed in each task
         self._kmeans_factory = kmeans_factory
         self._da = da
 
@@ -122,11 +153,11 @@ class DaskData:
                         self._kmeans_factory)
 
     def stats(self, p: em.Params) -> em.Stats:
-        return map_reduce(self.phi, _stats, em.combine, p)
+        return map_reduce(self.blocks, _stats, em.combine, p, self.chunk)
 
     def total(self) -> em.Total:
         if not hasattr(self, "_total"):
-            self._total = em.Total(map_reduce(self.phi, _total, _add), self.n, self.shift)
+            self._total = em.Total(map_reduce(self.blocks, _total, _add, self.chunk), self.n, self.shift)
         return self._total
 
     def stats_from_assignment(self, assignment, k: int) -> em.Stats:
@@ -135,19 +166,21 @@ class DaskData:
         from .reduce import tree_reduce
 
         kind, value = assignment
-        blocks = self.phi.to_delayed().ravel()
+        blocks = self.blocks.to_delayed().ravel()
         if kind == "labels":
             labels = value if hasattr(value, "to_delayed") else self._da.from_array(np.asarray(value),
                                                                                     chunks=(self.chunks,))
             labels = labels.rechunk((self.chunks,))
-            parts = [dask.delayed(_labels_stats)(b, lb, k) for b, lb in zip(blocks, labels.to_delayed().ravel())]
+            parts = [dask.delayed(_labels_stats)(b, lb, k, self.chunk)
+                     for b, lb in zip(blocks, labels.to_delayed().ravel())]
         else:
             edges = np.cumsum((0,) + self.chunks)
-            parts = [dask.delayed(_resp_stats)(b, value[lo:hi]) for b, lo, hi in zip(blocks, edges, edges[1:])]
+            parts = [dask.delayed(_resp_stats)(b, value[lo:hi], self.chunk)
+                     for b, lo, hi in zip(blocks, edges, edges[1:])]
         return tree_reduce(parts, em.combine).compute()
 
     def labels(self, p: em.Params):
-        return self.phi.map_blocks(_argmax_labels, p, drop_axis=1, dtype=np.int64)
+        return self.blocks.map_blocks(_argmax_labels, p, self.chunk, drop_axis=1, dtype=np.int64)
 
     def kmeans_labels(self, k: int, random_state):
         return self._kmeans_factory(n_clusters=k, n_init=1, random_state=random_state).fit(self.dask_x).labels_
