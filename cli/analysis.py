@@ -34,9 +34,12 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
 
     from gpuclust.threads import fixed_threads
 
-    lat = load_latents(latents)
+    # a bad file is one line before any Dask cluster starts; with --dask only its header is read here
+    lat = load_latents(latents, n_workers=1 if dask else None)
     # the fixed thread count of runs: BLAS sums, and so the fit, differ with the count
     with output_dir(out), open_backend(device, dask, dask_workers) as backend, fixed_threads():
+        if backend.client is not None:  # the workers read their own rows: the latents never pass through here
+            lat = load_latents(latents, n_workers=backend.n_workers)
         _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
         write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     sil = metrics.get("silhouette")

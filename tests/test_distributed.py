@@ -87,6 +87,47 @@ def test_cluster_command_gives_the_same_labels_with_and_without_dask(tmp_path):
     assert out["one"] == out["dask"]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the 1-iteration start
+def test_a_design_too_large_to_cache_is_built_chunk_by_chunk_on_the_workers(client, data, monkeypatch):
+    """Beyond DESIGN_CACHE_BYTES the workers hold the samples only and build each chunk's design in the task:
+    the same statistics and the same fit as one process (here every partition of 1,500 rows in chunks of 700)."""
+    from gpuclust.clustering import em
+    from gpuclust.clustering.local_data import LocalData
+
+    x, init = data
+    monkeypatch.setattr(dblocks, "DESIGN_CACHE_BYTES", 0)
+    monkeypatch.setattr(dblocks, "default_chunk", lambda xp: 700)
+    shift = x.mean(axis=0)
+    streamed = dblocks.DaskData(da.from_array(x, chunks=1500), shift)
+    assert streamed.chunk == 700 and streamed.blocks.shape == x.shape  # samples, not their 15-wide design
+    p = GaussianMixture(5, max_iter=1, **init).fit(x)._params
+    got, want = streamed.stats(p), LocalData(x, shift, 32768).stats(p)
+    for a, b in zip((got.nk, got.s1, got.s2, got.loglik), (want.nk, want.s1, want.s2, want.loglik)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert isinstance(got, em.Stats) and got.n == len(x)
+    one = GaussianMixture(5, **init).fit(x)
+    dist = DaskGaussianMixture(5, **init).fit(da.from_array(x, chunks=1500))
+    assert dist.n_iter_ == one.n_iter_ and dist.lower_bound_ == pytest.approx(one.lower_bound_, rel=1e-10)
+    np.testing.assert_array_equal(dist.predict(x), one.predict(x))
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".h5"])
+def test_workers_read_their_own_rows_of_a_latent_file(tmp_path, suffix):
+    """load_latents(n_workers=...) reads the header here and puts no latent into the task graph."""
+    import pickle
+
+    from gpuclust.latents import Latents, load_latents, save_latents
+
+    x = np.random.default_rng(0).normal(size=(20000, 12)).astype(np.float32)  # 960 KB
+    path = tmp_path / f"lat{suffix}"
+    np.save(path, x) if suffix == ".npy" else save_latents(path, Latents(x, np.arange(len(x)) + 5))
+    lat = load_latents(path, n_workers=2)
+    assert isinstance(lat.z, da.Array) and lat.z.shape == x.shape and lat.z.numblocks[0] == 8
+    assert len(pickle.dumps(dict(lat.z.__dask_graph__()))) < 20_000  # the graph names rows, never holds them
+    np.testing.assert_array_equal(lat.z.compute(scheduler="sync"), load_latents(path).z)
+    assert lat.rows[0] == (0 if suffix == ".npy" else 5)
+
+
 def test_killed_worker_mid_fit_gives_the_same_result(client, data, monkeypatch):
     x, init = data
     dx = da.from_array(x, chunks=1000)

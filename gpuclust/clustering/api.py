@@ -115,8 +115,10 @@ def scaled_latents(z, backend: Backend, k: int):
         return x / scale, scale
     import dask.array as da
 
+    from ..distributed.read import partition_rows
+
     if not isinstance(z, da.Array):
-        z = da.from_array(np.asarray(z), chunks=(max(1000, -(-len(z) // (4 * backend.n_workers))), -1))
+        z = da.from_array(np.asarray(z), chunks=(partition_rows(len(z), backend.n_workers), -1))
     z = z.astype(backend.latent_dtype)  # the partitions' own rule: float64 in NumPy even with GPU workers
     scale = float(z.std().compute()) or 1.0
     return (z / scale).persist(), scale

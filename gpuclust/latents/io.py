@@ -29,23 +29,27 @@ def save_latents(path, lat: Latents) -> None:
             h5.attrs[k] = v
 
 
-def load_latents(path) -> Latents:
+def load_latents(path, n_workers: int | None = None) -> Latents:
+    """A latent file (HDF5 from `embed`, or .npy) with its rows and truth.
+
+    n_workers: the latents not read here but as a Dask array of partitions that the workers (that many)
+    read themselves (gpuclust.distributed.read); only the header, the rows and the truth are read here.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise GpuclustError(f"{path}: no such file")
     if os.path.isdir(path):
         raise GpuclustError(f"{path}: is a directory, not a latent file")
     if path.endswith(".npy"):
-        try:
-            z = np.load(path, allow_pickle=False)  # never unpickle: a .npy can carry arbitrary objects
+        try:  # never unpickle: a .npy can carry arbitrary objects
+            z = np.load(path, allow_pickle=False, mmap_mode="r" if n_workers else None)
         except ValueError as e:
             raise GpuclustError(f"{path}: not a numeric .npy array ({e})".replace("\n", " "))
         except (OSError, EOFError) as e:
             raise GpuclustError(f"{path}: cannot be read as a .npy array ({type(e).__name__}: {e})")
-        if z.ndim != 2:
-            raise GpuclustError(f"{path}: latents must be 2-D (samples, dims), got shape {z.shape}")
-        if not np.issubdtype(z.dtype, np.number) or np.iscomplexobj(z):
-            raise GpuclustError(f"{path}: latents must be real numbers, got dtype {z.dtype}")
+        _check(path, "latents", z)
+        if n_workers:
+            return Latents(_partitions(path, None, z, n_workers), np.arange(len(z)))
         return Latents(z.astype(np.float64, copy=False), np.arange(len(z)))
     if not h5py.is_hdf5(path):
         raise GpuclustError(f"{path}: not an HDF5 latent file (or a .npy array)")
@@ -54,11 +58,25 @@ def load_latents(path) -> Latents:
     with open_h5(path) as h5:
         if "latent" not in h5:
             raise GpuclustError(f"{path}: no 'latent' dataset (is this a file written by gpuclust embed?)")
-        z = h5["latent"][:]
-        if not np.issubdtype(z.dtype, np.number):
-            raise GpuclustError(f"{path}: 'latent' must hold numbers, got dtype {z.dtype}")
-        if z.ndim != 2:
-            raise GpuclustError(f"{path}: 'latent' must be 2-D (samples, dims), got shape {z.shape}")
+        ds = h5["latent"]
+        _check(path, "'latent'", ds)
+        z = _partitions(path, "latent", ds, n_workers) if n_workers else ds[:]
         rows = h5["row"][:] if "row" in h5 else np.arange(len(z))
         truth = h5["truth"][:] if "truth" in h5 else None
         return Latents(z, rows, truth, dict(h5.attrs))
+
+
+def _check(path, what: str, z) -> None:
+    """Shape and dtype of a latent array (read from the header: NumPy memory map or HDF5 dataset)."""
+    if z.ndim != 2:
+        raise GpuclustError(f"{path}: {what} must be 2-D (samples, dims), got shape {z.shape}")
+    if not np.issubdtype(z.dtype, np.number) or np.issubdtype(z.dtype, np.complexfloating):
+        raise GpuclustError(f"{path}: {what} must be real numbers, got dtype {z.dtype}")
+
+
+def _partitions(path, dataset, z, n_workers: int):
+    from ..distributed.read import latent_partitions
+
+    dtype = z.dtype if np.issubdtype(z.dtype, np.floating) else np.dtype(np.float64)
+    parts = latent_partitions(os.path.abspath(path), dataset, z.shape, z.dtype, n_workers)
+    return parts.astype(dtype) if dtype != z.dtype else parts
