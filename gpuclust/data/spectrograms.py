@@ -135,20 +135,38 @@ class SpectrogramFile:
         ds = self.h5[self.label_dataset]
         return ds[:] if rows is None else _gather(ds, rows)
 
-    def catalogue(self, rows=None) -> list[dict] | None:
-        """Catalogue rows as dicts (RIS: JSON strings per row)."""
+    def catalogue(self, rows=None) -> "Catalogue | None":
+        """The catalogue entries of `rows` (all rows if None), each read as a dict (RIS: a JSON string a row)."""
         if self.catalogue_dataset is None:
             return None
         ds = self.h5[self.catalogue_dataset]
-        raw = ds[:] if rows is None else _gather(ds, rows)
-        out = []
-        for r in raw:
-            s = r.decode() if isinstance(r, bytes) else str(r)
-            try:
-                out.append(json.loads(s))
-            except json.JSONDecodeError:
-                out.append({"catalogue": s})
-        return out
+        return Catalogue(ds[:] if rows is None else _gather(ds, rows))
+
+
+class Catalogue:
+    """Catalogue entries kept as the file's JSON strings and parsed one at a time, when asked for.
+
+    A sequence of dicts to its readers (len, index, iterate), at the size of its strings (about 200
+    bytes an event) rather than of parsed dicts (about 1 KB), since a run keeps every event's entry
+    from the cluster stage to the figures.
+    """
+
+    def __init__(self, raw):
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, i: int) -> dict:
+        r = self._raw[i]
+        s = r.decode() if isinstance(r, bytes) else str(r)
+        try:
+            return json.loads(s)
+        except json.JSONDecodeError:
+            return {"catalogue": s}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
 @dataclass
