@@ -12,7 +12,6 @@ import math
 import os
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
