@@ -39,7 +39,13 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
     # the fixed thread count of runs: BLAS sums, and so the fit, differ with the count
     with output_dir(out), open_backend(device, dask, dask_workers) as backend, fixed_threads():
         if backend.client is not None:  # the workers read their own rows: the latents never pass through here
-            lat = load_latents(latents, n_workers=backend.n_workers)
+            from gpuclust.distributed.read import workers_see
+
+            if workers_see(backend.client, latents):
+                lat = load_latents(latents, n_workers=backend.n_workers)
+            else:
+                click.echo(f"the Dask workers do not see {latents}: its latents are sent to them from here", err=True)
+                lat = load_latents(latents)
         _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
         write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     sil = metrics.get("silhouette")

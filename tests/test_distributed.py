@@ -67,24 +67,37 @@ def test_the_same_seed_gives_the_same_start_on_dask(client, data, seed):
     assert g2.n_iter_ == g1.n_iter_ and g2.lower_bound_ == pytest.approx(g1.lower_bound_, rel=1e-10)
 
 
-def test_cluster_command_gives_the_same_labels_with_and_without_dask(tmp_path):
-    """The issue's case: 60,000 well-separated 9-d latents, K-means, K = 6: identical labels either way."""
+def test_cluster_command_gives_the_same_labels_with_and_without_dask(tmp_path, monkeypatch):
+    """The issue's case: 60,000 well-separated 9-d latents, K-means, K = 6: identical labels either way, and
+    from workers that cannot see the file (its latents then sent from here, said in a line)."""
     import csv
 
     from click.testing import CliRunner
 
+    from gpuclust.distributed import read
     from gpuclust_cli.commands import cli
 
     x, _ = make_blobs(60000, 9, centers=6, random_state=3)
     np.save(tmp_path / "lat.npy", x)
     out = {}
-    for name, extra in (("one", []), ("dask", ["--dask", "local", "--dask-workers", "2"])):
+    dask = ["--dask", "local", "--dask-workers", "2"]
+    for name, extra in (("one", []), ("dask", dask), ("unseen", dask)):
+        if name == "unseen":
+            monkeypatch.setattr(read, "workers_see", lambda client, path: False)
         r = CliRunner().invoke(cli, ["cluster", str(tmp_path / "lat.npy"), "--method", "kmeans", "-k", "6",
                                      "-o", str(tmp_path / name), *extra])
         assert r.exit_code == 0, r.output
+        assert ("do not see" in r.output) == (name == "unseen")
         with open(tmp_path / name / "labels.csv") as fh:
             out[name] = [int(row["cluster"]) for row in csv.DictReader(fh)]
-    assert out["one"] == out["dask"]
+    assert out["one"] == out["dask"] == out["unseen"]
+
+
+def test_workers_see_a_path_only_where_it_exists_for_them(client, tmp_path):
+    from gpuclust.distributed.read import workers_see
+
+    (tmp_path / "here.npy").write_bytes(b"")
+    assert workers_see(client, str(tmp_path / "here.npy")) and not workers_see(client, str(tmp_path / "gone.npy"))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the 1-iteration start

@@ -13,6 +13,15 @@ import numpy as np
 MAX_PARTITION_ROWS = 1 << 18  # 24 MB of float64 latents at D = 12: what one task holds stays bounded at any N
 
 
+def workers_see(client, path: str) -> bool:
+    """Whether every connected worker finds `path` (absolute) where it runs (none connected: this machine's)."""
+    import os
+
+    path = os.path.abspath(path)
+    found = client.run(os.path.exists, path)
+    return all(found.values()) if found else os.path.exists(path)
+
+
 def partition_rows(n: int, n_workers: int) -> int:
     """Rows a partition: about four partitions a worker (for balance), from 1,000 to MAX_PARTITION_ROWS rows."""
     return min(MAX_PARTITION_ROWS, max(1000, -(-n // (4 * max(1, n_workers)))))
