@@ -46,7 +46,8 @@ def cluster(latents, method, k, covariance_type, n_init, seed, out, dask, dask_w
             else:
                 click.echo(f"the Dask workers do not see {latents}: its latents are sent to them from here", err=True)
                 lat = load_latents(latents)
-        _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init)
+        _, labels, probs, metrics = run_cluster(lat.z, method, k, backend, seed, covariance_type, lat.truth, n_init,
+                                                probs_on_workers=True)  # written a block at a time
         write_outputs(out, lat.rows, labels, probs, metrics, truth=lat.truth)
     sil = metrics.get("silhouette")
     click.echo(f"{method} K={k} on {len(lat.z)} latents ({backend.device}): silhouette "

@@ -292,3 +292,26 @@ def test_scores_and_criteria_on_dask_are_those_of_the_rows(client, data, method)
     if method == "gmm":
         assert res.metrics["bic"] == pytest.approx(res.model.bic(rows), rel=1e-12)
         assert res.metrics["aic"] == pytest.approx(res.model.aic(rows), rel=1e-12)
+
+
+def test_probabilities_left_on_the_workers_are_written_a_block_at_a_time(client, data, tmp_path, monkeypatch):
+    """cluster(probs_on_workers=True): a persisted Dask array of probabilities, the same labels.csv as gathered."""
+    from gpuclust.backend import Backend
+    from gpuclust.clustering import api
+
+    x, _ = data
+    b = Backend("cpu", client=client, worker_device="cpu", estimators=(DaskGaussianMixture, DaskKMeans))
+    here = api.cluster(x, "gmm", 5, b, seed=0)
+    there = api.cluster(x, "gmm", 5, b, seed=0, probs_on_workers=True)
+    assert isinstance(there.probs, da.Array) and isinstance(here.probs, np.ndarray)
+    np.testing.assert_array_equal(there.labels, here.labels)
+    monkeypatch.setattr(api, "LABEL_BLOCK_ROWS", 1000)  # 12 blocks, across the 1,500-row partitions
+    for name, res in (("here", here), ("there", there)):
+        api.write_labels(tmp_path / f"{name}.csv", np.arange(len(x)), res.labels, res.probs, scores=res.scores,
+                         unknown=np.zeros(len(x), bool))
+    assert (tmp_path / "here.csv").read_text() == (tmp_path / "there.csv").read_text()
+    import csv
+
+    with open(tmp_path / "there.csv") as fh:
+        written = np.array([[float(r[f"p{j}"]) for j in range(5)] for r in csv.DictReader(fh)])
+    np.testing.assert_allclose(written, here.probs, atol=5e-5)  # every row's own probabilities, in row order

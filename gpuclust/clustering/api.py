@@ -26,7 +26,7 @@ class Clustering:
 
     model: object  # fitted on latents / metrics["latent_scale"]
     labels: np.ndarray  # (N,) nearest cluster
-    probs: np.ndarray | None  # (N, K) mixture probabilities (None for K-means)
+    probs: np.ndarray | None  # (N, K) mixture probabilities (None for K-means; a Dask array if left on workers)
     scores: np.ndarray  # (N,) novelty score: log-likelihood, or minus squared distance for K-means
     metrics: dict
 
@@ -35,7 +35,7 @@ class Clustering:
 
 
 def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_type: str = "full",
-            truth=None, n_init: int = 1, train_mask=None, start=None) -> Clustering:
+            truth=None, n_init: int = 1, train_mask=None, start=None, probs_on_workers: bool = False) -> Clustering:
     """Fit on z (or on the rows where train_mask is True) and label and score every row.
 
     Where the fit runs is the backend's: this process on its device and in its float dtype, or the
@@ -45,7 +45,8 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
     one surface either way. The model is fitted on z / metrics["latent_scale"]; `centres_of` gives its
     centres in latent units. `start(scale)` may give the mixture's starting (weights, means,
     precisions) in units of latent / scale (the mixture an encoder was refined towards); n_init then
-    does not apply.
+    does not apply. probs_on_workers: on Dask, the mixture's probabilities stay there, persisted (a Dask
+    array in Clustering.probs, which write_labels reads a block at a time), instead of N x K numbers here.
     """
     if method not in METHODS:
         raise GpuclustError(f"unknown clustering method {method!r}: use gmm or kmeans")
@@ -59,7 +60,10 @@ def cluster(z, method: str, k: int, backend: Backend, seed: int = 0, covariance_
         extra = caught_warnings(lambda: model.fit(fit_x))
         if backend.client is not None:
             extra["dask_workers"] = backend.n_workers
-        if method == "gmm":
+        if method == "gmm" and probs_on_workers and backend.client is not None:
+            probs = model.predict_proba(x).persist()
+            labels = probs.argmax(axis=1).compute()
+        elif method == "gmm":
             probs = to_numpy(_computed(model.predict_proba(x)))
             labels = probs.argmax(axis=1)
         else:
@@ -194,19 +198,31 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
             head += ["true_class"]
         w.writerow(head + cat_cols)
         for i in range(len(rows)):
+            if probs is not None and i % LABEL_BLOCK_ROWS == 0:  # a Dask array's rows come a block at a time
+                block = _host_rows(probs, i, i + LABEL_BLOCK_ROWS)
             line = [int(rows[i]), int(labels[i])]
             if cluster_names:
                 line += [cluster_names[int(labels[i])] or ""]
             if unknown is not None:
                 line += [int(bool(unknown[i])), f"{scores[i]:.6g}"]
             if probs is not None:
-                line += [f"{probs[i].max():.4f}"] + [f"{p:.4f}" for p in probs[i]]
+                pi = block[i % LABEL_BLOCK_ROWS]
+                line += [f"{pi.max():.4f}"] + [f"{p:.4f}" for p in pi]
             if truth is not None:
                 t = int(truth[i])
                 line += [class_names[t] if class_names and t < len(class_names) else t]
             if catalogue:
                 line += [catalogue[i].get(c, "") for c in cat_cols]
             w.writerow(line)
+
+
+LABEL_BLOCK_ROWS = 65536
+
+
+def _host_rows(a, lo: int, hi: int) -> np.ndarray:
+    """Rows lo:hi of a host, device or Dask array, as NumPy."""
+    part = a[lo:hi]
+    return np.asarray(part.compute() if hasattr(part, "dask") else to_numpy(part))
 
 
 def read_labels(path) -> dict:
