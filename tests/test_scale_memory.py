@@ -67,3 +67,54 @@ def test_the_sources_of_a_stage_share_one_memory_budget(tmp_path):
         assert isinstance(train, InMemory) and held_bytes(train) == 40 * per_row
         rest = make_source(sf, np.arange(40, 60), "log", "cpu", budget - held_bytes(train))
         assert isinstance(rest, Streamed) and held_bytes(rest) == 0
+
+
+def test_the_stages_after_training_hold_read_windows_not_every_image(tmp_path, monkeypatch):
+    """Issue 19's done-when: the same 4,000 rows with 4x larger images (40 x 40 -> 80 x 80) may raise the peak
+    of each stage after training (embed, cluster, t-SNE, figures; traced NumPy and Python allocations above
+    what the stage started with) by about the read windows' images, never by the images of every row. The
+    budget for holding rows is 1 KB here, so every stage streams; windows are shrunk to be small beside
+    the file."""
+    import tracemalloc
+
+    from gpuclust.backend import resolve_backend
+    from gpuclust.data import loader
+    from gpuclust.pipeline.config import make_config
+    from gpuclust.pipeline.run import run
+
+    n, window = 4000, 64
+    monkeypatch.setattr(loader, "READ_WINDOW", window)
+    monkeypatch.setattr(loader, "NORM_BLOCK", window)
+    monkeypatch.setattr(spectrograms, "MAX_SLICE_ROWS", window)
+    backend = resolve_backend("cpu")
+    peaks = {}
+    for side in (40, 80):
+        data = tmp_path / f"d{side}.h5"
+        make_ris_file(data, m=n, f=side, t=side)
+        cfg = make_config(None, data=str(data), out=str(tmp_path / f"run{side}"), quiet=True, device="cpu",
+                          epochs=1, refine_epochs=1, train_rows=300, k=3, n_init=1, tsne_max_points=100,
+                          memory_budget_gb=1e-6)
+        run(cfg, backend, log=lambda *a: None, until="refine", explore=False)
+        peaks[side] = stage = {}
+        current = []
+
+        def log(line, stage=stage, current=current):  # "[embed] ..." starts a stage: the last one's peak is in
+            if current:
+                stage[current[0][0]] = tracemalloc.get_traced_memory()[1] - current[0][1]
+                current.clear()
+            if line.startswith("[") and line.endswith("] ..."):
+                tracemalloc.reset_peak()
+                current.append((line[1:line.index("]")], tracemalloc.get_traced_memory()[0]))
+
+        tracemalloc.start()
+        try:
+            run(cfg, backend, resume=True, log=log, explore=False)
+            log("")
+        finally:
+            tracemalloc.stop()
+    per_row = 4 * (80 * 80 - 40 * 40)  # bytes a row's image grows by
+    assert {"embed", "cluster", "tsne", "figures"} <= set(peaks[80])
+    allowed = 16 * window * per_row  # some windows' worth of larger images (normalising holds ~5 copies)...
+    assert allowed < n * per_row / 2  # ...far below every row's (what a stage holding all the images adds)
+    for name in peaks[80]:
+        assert peaks[80][name] - peaks[40][name] < allowed, (name, peaks)

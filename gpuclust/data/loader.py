@@ -43,6 +43,7 @@ def describe_bad(health) -> str:
 
 
 NORM_BLOCK = 1024  # rows normalised at a time: the normalisation's temporaries are ~5x its input
+READ_WINDOW = 8192  # consecutive chosen rows a streamed source reads at once (and shuffles within)
 
 
 def load_rows(sf: SpectrogramFile, rows, norm: str = DEFAULT) -> np.ndarray:
@@ -61,17 +62,27 @@ def load_rows(sf: SpectrogramFile, rows, norm: str = DEFAULT) -> np.ndarray:
     return x
 
 
+def mean_image(sf: SpectrogramFile, rows, norm: str = DEFAULT) -> np.ndarray:
+    """The mean normalised image (H, W) of the given rows, read READ_WINDOW rows at a time (float64 sums)."""
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    total = np.zeros(sf.shape, np.float64)
+    for lo in range(0, rows.size, READ_WINDOW):
+        total += load_rows(sf, rows[lo:lo + READ_WINDOW], norm).sum(axis=0, dtype=np.float64)
+    return (total / max(1, rows.size)).astype(np.float32)
+
+
 def iter_batches(sf: SpectrogramFile, rows, batch_size: int, norm: str = DEFAULT, shuffle: bool = False,
-                 seed: int = 0, window: int = 8192):
+                 seed: int = 0, window: int | None = None):
     """(row_indices, images) batches streamed from the file without loading it all.
 
-    With shuffle, windows of `window` consecutive chosen rows are read in a random
+    With shuffle, windows of `window` (READ_WINDOW) consecutive chosen rows are read in a random
     order and shuffled inside: every read stays a contiguous slice, and the
     batches are mixed well enough for SGD (rows of one window are months apart
     only if the file is ordered that way; use a larger window to mix more).
     """
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     rng = np.random.default_rng(seed)
+    window = window or READ_WINDOW
     starts = np.arange(0, rows.size, window)
     if shuffle:
         rng.shuffle(starts)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ...clustering.metrics import confusion
-from ...data.loader import load_rows
+from ...data.loader import load_rows, mean_image
 from ...models import decode_only
 from ...plots.figures import confusion_figure, temporal_figure, tsne_figure
 from ...plots.gallery import cluster_gallery, pick_examples
@@ -65,7 +65,7 @@ def gallery(cfg, run, backend, lat, labels, centres, k) -> list[str]:
             pick = pick_examples(dist)
             ex_rows = lat.rows[members[pick]]
             sample = members if members.size <= 2000 else rng.choice(members, 2000, replace=False)
-            mean_img = load_rows(sf, np.sort(lat.rows[sample]), cfg.norm).mean(axis=0)
+            mean_img = mean_image(sf, lat.rows[sample], cfg.norm)  # a window at a time, not 2,000 images at once
             examples = load_rows(sf, ex_rows, cfg.norm)
             traces = sf.traces(ex_rows)
             name = f"gallery/cluster{j:02d}.png"
