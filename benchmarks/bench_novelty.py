@@ -16,6 +16,15 @@ a new kind of event inside one of them):
                    under a mixture fitted to that encoder's training latents
   combined         the lower of the default's and the reconstruction's training-percentile ranks: an
                    event is unknown when it is atypical in either way
+  fisher           Fisher's combination of the default's and the reconstruction's percentile ranks,
+                   log(rank 1) + log(rank 2): an event moderately atypical in both ways counts too
+  ... (held-out)   the default, reconstruction, combined and fisher scores calibrated instead on the
+                   run's validation and test rows (30 %, never used for a gradient step), whose
+                   reconstruction errors, unlike the training rows', are those of events the encoder
+                   did not learn
+
+--dump DIR keeps every run's component scores; --rescore DIR rebuilds the scores of an --out file from
+them (the derived scores recomputed by this script), without training again.
 
     python benchmarks/bench_novelty.py [--rows 6000] [--predict-rows 3000] [--classes all] [--seeds 0] [--out ...]
     python benchmarks/bench_novelty.py --seeds 1000,1001,1002 --alternatives --out novelty-heldout.json
@@ -33,7 +42,8 @@ import time
 import numpy as np
 
 
-SCORES = ("default", "reconstruction", "pre-refinement", "combined")
+COMPONENTS = ("default", "reconstruction", "pre-refinement", "default (held-out)", "reconstruction (held-out)")
+SCORES = COMPONENTS + ("combined", "fisher", "combined (held-out)", "fisher (held-out)")
 
 
 def _source(data: str, rows, norm: str):
@@ -79,22 +89,76 @@ def ranks(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def alternative_scores(run_dir: str, seen: str, later: str, later_rows, norm: str, seed: int, n_init: int,
-                       train_default: np.ndarray, later_default: np.ndarray) -> dict:
-    """{score name: (training scores, later scores)} for SCORES (module docstring)."""
+                       run_default: dict, later_default: np.ndarray) -> dict:
+    """{score name: (reference scores, later scores)} for SCORES (module docstring).
+
+    run_default: the run's labels.csv columns (every row of its data, with its log-likelihood)."""
     with np.load(os.path.join(run_dir, "splits.npz")) as z:
-        train_rows = z["train"]
+        train_rows, held_rows = z["train"], np.sort(np.concatenate([z["val"], z["test"]]))
+    by_row = dict(zip(run_default["row"].tolist(), run_default["log_likelihood"]))
+    train_default = np.array([by_row[r] for r in train_rows.tolist()])
+    held_default = np.array([by_row[r] for r in held_rows.tolist()])
     train_src, later_src = _source(seen, train_rows, norm), _source(later, later_rows, norm)
     refined = os.path.join(run_dir, "checkpoints", "refined.pt")
-    rec = (reconstruction_scores(refined, train_src), reconstruction_scores(refined, later_src))
-    out = {"default": (train_default, later_default), "reconstruction": rec,
-           "pre-refinement": pre_refinement_scores(run_dir, train_src, later_src, 8, seed, n_init)}
-    out["combined"] = combined(out["default"], rec)
+    later_rec = reconstruction_scores(refined, later_src)
+    rec = (reconstruction_scores(refined, train_src), later_rec)
+    held_rec = (reconstruction_scores(refined, _source(seen, held_rows, norm)), later_rec)
+    return with_derived({"default": (train_default, later_default), "reconstruction": rec,
+                         "pre-refinement": pre_refinement_scores(run_dir, train_src, later_src, 8, seed, n_init),
+                         "default (held-out)": (held_default, later_default), "reconstruction (held-out)": held_rec})
+
+
+def with_derived(parts: dict) -> dict:
+    """The component scores and the combinations of SCORES made from them."""
+    out = {k: parts[k] for k in COMPONENTS}
+    for cal in ("", " (held-out)"):
+        a, b = out[f"default{cal}"], out[f"reconstruction{cal}"]
+        out[f"combined{cal}"], out[f"fisher{cal}"] = combined(a, b), fisher(a, b)
     return out
 
 
 def combined(a: tuple, b: tuple) -> tuple:
     """(training, later) of the lower of two scores' training-percentile ranks, each score a (training, later)."""
     return (np.minimum(ranks(a[0], a[0]), ranks(b[0], b[0])), np.minimum(ranks(a[0], a[1]), ranks(b[0], b[1])))
+
+
+def fisher(a: tuple, b: tuple) -> tuple:
+    """(reference, later) of log(rank a) + log(rank b), ranks (k + 1) / (n + 1) so that none is 0."""
+    def r(ref, v):
+        return (np.searchsorted(np.sort(ref), v, side="right") + 1) / (len(ref) + 1)
+
+    return (np.log(r(a[0], a[0])) + np.log(r(b[0], b[0])), np.log(r(a[0], a[1])) + np.log(r(b[0], b[1])))
+
+
+def score_cells(alt: dict, of_it: np.ndarray) -> dict:
+    """{score: detected and false alarms at 1, 2, 5 %}, each score flagged below that percentile of its reference."""
+    from gpuclust.clustering import novelty
+
+    cells = {}
+    for key, (ref, val) in alt.items():
+        cell = {}
+        for pct in (1.0, 2.0, 5.0):
+            flagged = novelty.flags(val, float(np.percentile(ref, pct)))
+            cell[f"detected_at_{pct:g}pct"] = float(flagged[of_it].mean())
+            cell[f"false_alarms_at_{pct:g}pct"] = float(flagged[~of_it].mean())
+        cells[key] = cell
+    return cells
+
+
+def rescore(dump: str, out: str) -> None:
+    """The --out file's per-run scores and summary made again from the --dump files of its runs."""
+    import json
+
+    from gpuclust.atomic import write_json
+
+    with open(out) as fh:
+        doc = json.load(fh)
+    for row in doc["results"]:
+        with np.load(os.path.join(dump, f"{row['held_out']}-{row['seed']}.npz")) as z:
+            parts = {k: (z[f"{k}|reference"], z[f"{k}|later"]) for k in COMPONENTS}
+            row["scores"] = score_cells(with_derived(parts), z["held_out"])
+    doc["summary"] = summary(doc["results"])
+    write_json(out, doc)
 
 
 def run_overrides(items: list[str]) -> dict:
@@ -125,7 +189,16 @@ def main(argv=None) -> int:
     ap.add_argument("--alternatives", action="store_true",
                     help="also the reconstruction, pre-refinement and combined scores (module docstring)")
     ap.add_argument("--out", default="benchmarks/results/novelty.json")
+    ap.add_argument("--rescore", default=None, metavar="DIR",
+                    help="rebuild --out's scores from the --dump DIR of its runs (no training) and stop")
+    ap.add_argument("--dump", default=None, metavar="DIR",
+                    help="with --alternatives: every score's reference and later values, and which later events "
+                         "are of the held-out class, as DIR/CLASS-SEED.npz (to try other combinations offline)")
     a = ap.parse_args(argv)
+    if a.rescore:
+        rescore(a.rescore, a.out)
+        print(f"wrote {a.out}")
+        return 0
     overrides = run_overrides(a.set)
     held_out = CLASS_NAMES if a.classes == "all" else a.classes.split(",")
     if unknown := [c for c in held_out if c not in CLASS_NAMES]:
@@ -213,21 +286,17 @@ def held_out_runs(a, seed: int, held_out: list[str], overrides: dict, backend, k
                 row[f"detected_at_{pct:g}pct"] = float(flagged[truth == c].mean())
                 row[f"false_alarms_at_{pct:g}pct"] = float(flagged[truth != c].mean())
             if a.alternatives:
-                train_default = read_labels(os.path.join(tmp, f"run-{name}", "labels.csv"))
-                with np.load(os.path.join(tmp, f"run-{name}", "splits.npz")) as z:
-                    on_train = np.isin(train_default["row"], z["train"])
                 cfg = make_config(None, data=seen, **opts)
                 alt = alternative_scores(os.path.join(tmp, f"run-{name}"), seen, later,
                                          np.array([int(r["row"]) for r in pred]), cfg.norm, cfg.seed, cfg.n_init,
-                                         train_default["log_likelihood"][on_train], scores)
-                row["scores"] = {}
-                for key, (ref, val) in alt.items():
-                    cell = {}
-                    for pct in (1.0, 2.0, 5.0):
-                        flagged = novelty.flags(val, float(np.percentile(ref, pct)))
-                        cell[f"detected_at_{pct:g}pct"] = float(flagged[truth == c].mean())
-                        cell[f"false_alarms_at_{pct:g}pct"] = float(flagged[truth != c].mean())
-                    row["scores"][key] = cell
+                                         read_labels(os.path.join(tmp, f"run-{name}", "labels.csv")), scores)
+                if a.dump:
+                    os.makedirs(a.dump, exist_ok=True)
+                    np.savez(os.path.join(a.dump, f"{name}-{seed}.npz"), held_out=truth == c,
+                             **{f"{key}|{part}": v for key, pair in alt.items()
+                                for part, v in zip(("reference", "later"), pair)})
+                row["scores"] = score_cells(alt, truth == c)
+                for key, cell in row["scores"].items():
                     print(f"{'':>20}  {key}: {100 * cell['detected_at_1pct']:5.1f} % vs "
                           f"{100 * cell['false_alarms_at_1pct']:4.1f} % (1 %)", flush=True)
             keep(row)

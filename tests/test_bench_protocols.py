@@ -58,6 +58,34 @@ def test_novelty_ranks_are_training_percentiles_and_the_combined_score_flags_eit
     assert np.percentile(train_c, 1) < 0.02 and train_c.max() == pytest.approx(0.5)
 
 
+def test_fisher_counts_an_event_atypical_in_both_ways_and_rescore_rebuilds_the_cells_from_a_dump(tmp_path):
+    import numpy as np
+
+    nov = _script("bench_novelty")
+    ref = np.arange(100.0)
+    # at the 10th percentile of both scores, against the 50th of one and the 2nd of the other
+    _, later = nov.fisher((ref, np.array([10.0, 50.0])), (ref, np.array([10.0, 2.0])))
+    assert later[0] < later[1]
+    rng = np.random.default_rng(0)
+    parts = {k: (rng.normal(size=500), np.concatenate([rng.normal(size=80), rng.normal(-4, 1, 20)]))
+             for k in nov.COMPONENTS}
+    held = np.arange(100) >= 80
+    np.savez(tmp_path / "swell-7.npz", held_out=held, **{f"{k}|{p}": v for k, pair in parts.items()
+                                                         for p, v in zip(("reference", "later"), pair)})
+    out = tmp_path / "n.json"
+    out.write_text(json.dumps({"results": [{"held_out": "swell", "seed": 7, "detected_at_1pct": 0.5,
+                                            "false_alarms_at_1pct": 0.0, "detected_at_5pct": 0.6,
+                                            "false_alarms_at_5pct": 0.1}]}))
+    assert nov.main(["--rescore", str(tmp_path), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    cells = doc["results"][0]["scores"]
+    assert set(cells) == set(nov.SCORES)
+    t = np.percentile(parts["default"][0], 1)
+    assert cells["default"]["detected_at_1pct"] == float((parts["default"][1][held] < t).mean())
+    assert doc["summary"]["swell"]["fisher (held-out)"]["detected_at_1pct"]["mean"] == \
+        cells["fisher (held-out)"]["detected_at_1pct"]
+
+
 def test_the_readme_heldout_table_has_every_seed_measured_and_says_which_are_missing(bench, tmp_path):
     doc = json.load(open(os.path.join(ROOT, "benchmarks", "results", "quality-heldout.json")))
     table = bench.heldout_table(doc).splitlines()

@@ -54,8 +54,9 @@ def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
     cell = doc["summary"]["swell_low_frequency"]["default"]["detected_at_1pct"]
     assert cell["mean"] == cell["min"] == cell["max"] == row["detected_at_1pct"]
     assert row["false_alarms_at_1pct"] <= row["false_alarms_at_2pct"] <= row["false_alarms_at_5pct"]
-    assert set(row["scores"]) == {"default", "reconstruction", "pre-refinement", "combined", "default (held-out)",
-                                  "reconstruction (held-out)", "combined (held-out)"}
+    assert set(row["scores"]) == {"default", "reconstruction", "pre-refinement", "combined", "fisher",
+                                  "default (held-out)", "reconstruction (held-out)", "combined (held-out)",
+                                  "fisher (held-out)"}
     # the default score recalibrated from labels.csv flags what the run's model flags (up to its 4 decimals)
     assert row["scores"]["default"]["detected_at_1pct"] == pytest.approx(row["detected_at_1pct"], abs=0.02)
     for cell in row["scores"].values():
