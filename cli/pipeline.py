@@ -57,7 +57,11 @@ RUN_ONLY_OPTIONS = [
      "Mixture covariance type [full]."),
     ("--n-init", "n_init", click.IntRange(1), "Clustering restarts; the best is kept [4]."),
     ("--novelty-percentile", "novelty_percentile", click.FloatRange(0, 100, max_open=True),
-     "Events scoring below this percentile of the training events are flagged unknown [1]."),
+     "Events scoring below this percentile of the run's reference events are flagged unknown [1]."),
+    ("--novelty-score", "novelty_score", click.Choice(["combined", "likelihood"]),
+     "Novelty score: 'combined' ranks each event's mixture log-likelihood and reconstruction error among the "
+     "run's validation and test events (Fisher's combination; encoding also decodes every row); 'likelihood' "
+     "is the log-likelihood alone, ranked among the training events [combined]."),
     ("--tsne-max-points", "tsne_max_points", click.IntRange(10), "t-SNE subsample size [5000 CPU, 100000 GPU]."),
     ("--format", "format", click.Choice(["csv", "quakeml"]),
      "Catalogue of the labelled events: labels.csv, and with quakeml also catalogue.xml [csv]."),
@@ -153,7 +157,7 @@ def train(data, config_file, resume, **options):
 @click.option("--format", "fmt", type=click.Choice(["csv", "quakeml"]), default="csv", show_default=True,
               help="Catalogue: labels.csv, and with quakeml also catalogue.xml.")
 @click.option("--novelty-percentile", type=click.FloatRange(0, 100, max_open=True), default=None,
-              help="Flag events scoring below this percentile of the run's training events [the run's, 1].")
+              help="Flag events scoring below this percentile of the run's reference events [the run's, 1].")
 @click.option("--overlay", type=click.Path(dir_okay=False), help="A time,value CSV drawn beside the counts over time.")
 @click.option("--group", help="RIS segment-length group of DATA [the run's, or automatic].")
 @click.option("--dataset", help="Plain layout: the spectrogram dataset of DATA [the run's].")

@@ -110,7 +110,8 @@ def build_report(run_dir: str) -> str:
             "<h2>Monitoring</h2><p>This run is a model (<code>model/</code>): label new detections with "
             f"<code>gpuclust predict {html.escape(os.path.abspath(run_dir))} NEW.h5</code> (a spectrogram file, or "
             "waveform files cut with this run's parameters). An event scoring below the "
-            f"{_fmt(nov['percentile'])} % percentile of the training events' log-likelihood ({_fmt(nov['threshold'])})"
+            f"{_fmt(nov['percentile'])} % percentile of {html.escape(nov.get('learned_on', 'the training rows of the run'))}"
+            f" (score: {html.escape(nov.get('score', 'log-likelihood'))}; threshold {_fmt(nov['threshold'])})"
             f" is flagged unknown: {nov['unknown']} of this run's own {metrics['n']} events are "
             f"({100 * nov['unknown_fraction']:.1f} %).</p>")
     parts.append("<h2>Figures</h2>")

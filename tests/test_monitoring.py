@@ -46,18 +46,23 @@ def test_the_run_saves_a_model_without_pickle(trained):
     assert meta["format"] == "gpuclust-model" and meta["format_version"] == 1
     assert meta["clusterer"]["k"] == 6 and meta["latent"]["scale"] > 0 and meta["data"]["image_shape"] == [87, 100]
     assert meta["novelty"]["percentile"] == 1.0 and meta["tsne"]["file"] == "tsne.npz"
+    assert meta["novelty"]["score"].startswith("combined") and "validation and test" in meta["novelty"]["learned_on"]
     state = torch.load(m / "encoder.pt", weights_only=True)
     assert set(state) == {"config", "model"}
     with np.load(m / "clusterer.npz", allow_pickle=False) as z:
-        assert {"weights", "means", "covariances", "precisions_cholesky", "score_quantiles"} <= set(z.files)
+        assert {"weights", "means", "covariances", "precisions_cholesky", "score_quantiles", "likelihood_quantiles",
+                "reconstruction_quantiles"} <= set(z.files)
 
 
 def test_predicting_the_runs_own_file_gives_the_runs_labels_exactly(trained, tmp_path):
     r = invoke("predict", trained / "run", trained / "train.h5", "-o", tmp_path / "p")
     assert r.exit_code == 0, r.output
     mine, theirs = rows_of(trained / "run" / "labels.csv"), rows_of(tmp_path / "p" / "labels.csv")
-    assert [(a["row"], a["cluster"], a["unknown"], a["p0"]) for a in mine] == \
-           [(b["row"], b["cluster"], b["unknown"], b["p0"]) for b in theirs]
+    cols = ("row", "cluster", "unknown", "p0", "log_likelihood", "novelty_score", "reconstruction_error")
+    assert [tuple(a[c] for c in cols) for a in mine] == [tuple(b[c] for c in cols) for b in theirs]
+    flagged = [float(a["novelty_score"]) < json.load(open(trained / "run" / "metrics.json"))["novelty"]["threshold"]
+               for a in mine]
+    assert flagged == [a["unknown"] == "1" for a in mine] and 0 < sum(flagged) < len(mine)
     assert {"map.png", "temporal.png", "confusion.png"} <= set(os.listdir(tmp_path / "p"))
 
 

@@ -176,22 +176,26 @@ def centres_of(model, metrics) -> np.ndarray:
 
 # The per-event novelty score's column; runs before the rename called it "score" (read_labels reads both).
 SCORE_COLUMN, OLD_SCORE_COLUMN = "log_likelihood", "score"
+COMBINED_COLUMNS = ("novelty_score", "reconstruction_error")
 CATALOGUE_COLUMNS = ("network", "station", "location", "channel", "id", "dt_on", "dt_peak", "dt_off")
 
 
 def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, class_names=None, scores=None,
-                 unknown=None, cluster_names=None) -> None:
-    """labels.csv: row, nearest cluster, [its name], [unknown flag, log_likelihood (the novelty score: minus the
-    squared distance to the nearest centre for K-means)], [max probability, per-cluster probabilities], [true class],
-    catalogue columns. cluster_names: the user's (`gpuclust name`), one per cluster, or None."""
+                 unknown=None, cluster_names=None, novelty_scores=None, errors=None) -> None:
+    """labels.csv: row, nearest cluster, [its name], [unknown flag, log_likelihood (minus the squared distance to
+    the nearest centre for K-means), [novelty_score, reconstruction_error: the combined novelty score the flag
+    compares with the threshold, where the model has one; else the log-likelihood is the novelty score]],
+    [max probability, per-cluster probabilities], [true class], catalogue columns. cluster_names: the user's
+    (`gpuclust name`), one per cluster, or None."""
     cat_cols = []
     if catalogue:
         cat_cols = [c for c in CATALOGUE_COLUMNS if c in catalogue[0]]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         head = ["row", "cluster"] + (["cluster_name"] if cluster_names else [])
+        combined = unknown is not None and novelty_scores is not None
         if unknown is not None:
-            head += ["unknown", SCORE_COLUMN]
+            head += ["unknown", SCORE_COLUMN] + (list(COMBINED_COLUMNS) if combined else [])
         if probs is not None:
             head += ["probability"] + [f"p{j}" for j in range(probs.shape[1])]
         if truth is not None:
@@ -205,6 +209,8 @@ def write_labels(path, rows, labels, probs=None, catalogue=None, truth=None, cla
                 line += [cluster_names[int(labels[i])] or ""]
             if unknown is not None:
                 line += [int(bool(unknown[i])), f"{scores[i]:.6g}"]
+                if combined:
+                    line += [f"{novelty_scores[i]:.6g}", f"{errors[i]:.6g}"]
             if probs is not None:
                 pi = block[i % LABEL_BLOCK_ROWS]
                 line += [f"{pi.max():.4f}"] + [f"{p:.4f}" for p in pi]
@@ -226,7 +232,8 @@ def _host_rows(a, lo: int, hi: int) -> np.ndarray:
 
 
 def read_labels(path) -> dict:
-    """A labels.csv as arrays: row, cluster, and unknown and log_likelihood where written (old runs' `score` too)."""
+    """A labels.csv as arrays: row, cluster, and unknown, log_likelihood (old runs' `score` too), novelty_score and
+    reconstruction_error where written."""
     with open(path, newline="") as fh:
         lines = list(csv.DictReader(fh))
     out = {"row": np.array([int(r["row"]) for r in lines], np.int64),
@@ -237,12 +244,20 @@ def read_labels(path) -> dict:
     column = SCORE_COLUMN if SCORE_COLUMN in head else OLD_SCORE_COLUMN
     if column in head:
         out["log_likelihood"] = np.array([float(r[column]) for r in lines])
+    for column in COMBINED_COLUMNS:
+        if column in head:
+            out[column] = np.array([float(r[column]) for r in lines])
     return out
 
 
+def novelty_column(labels: dict):
+    """The score a read_labels dict's unknown flags compare with the threshold (None where it has none)."""
+    return labels.get("novelty_score", labels.get("log_likelihood"))
+
+
 def write_outputs(out_dir, rows, labels, probs, metrics, catalogue=None, truth=None, class_names=None,
-                  scores=None, unknown=None) -> None:
+                  scores=None, unknown=None, novelty_scores=None, errors=None) -> None:
     os.makedirs(out_dir, exist_ok=True)
     write_labels(os.path.join(out_dir, "labels.csv"), rows, labels, probs, catalogue, truth, class_names, scores,
-                 unknown)
+                 unknown, None, novelty_scores, errors)
     write_json(os.path.join(out_dir, "metrics.json"), metrics)

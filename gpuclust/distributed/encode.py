@@ -16,8 +16,10 @@ def _worker_model(checkpoint: str, device: str):
     return model
 
 
-def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str, device: str, host: bool):
-    """Runs on a worker: the latents of `rows`, encoded on `device`; NumPy with `host`, else on that device."""
+def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str, device: str, host: bool,
+                  errors: bool = False):
+    """Runs on a worker: the latents of `rows`, encoded on `device`; NumPy with `host`, else on that device.
+    errors: (latents, reconstruction errors), the errors always NumPy (one number a row, for the client)."""
     from ..backend import to_numpy
     from ..data.spectrograms import open_spectrograms
     from ..latents.encode import encode_rows
@@ -25,16 +27,19 @@ def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str,
 
     model = _worker_model(checkpoint, device)
     with open_spectrograms(**data_spec) as sf:
-        z = to_array(encode_rows(model, sf, rows, norm, device))
-    return to_numpy(z) if host else z
+        out = encode_rows(model, sf, rows, norm, device, errors=errors)
+    z = to_array(out[0] if errors else out)
+    z = to_numpy(z) if host else z
+    return (z, to_numpy(to_array(out[1]))) if errors else z
 
 
 BLOCK_ROWS = 16384  # rows a partition: also how a resumed run partitions the latents it reads back
 
 
 def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent_dim: int, backend: Backend,
-                       block_rows: int = BLOCK_ROWS):
-    """A Dask array (len(rows), latent_dim) of latents, one partition per block of rows, persisted on the workers.
+                       block_rows: int = BLOCK_ROWS, errors: bool = False):
+    """A Dask array (len(rows), latent_dim) of latents, one partition per block of rows, persisted on the workers;
+    with `errors`, (latents, reconstruction errors), the errors a host Dask array (len(rows),) from the same pass.
 
     The workers encode on their own device (backend.worker_device, asked of them when the backend was
     opened) and keep the partitions where backend.latent_device says: CuPy on their GPUs, or NumPy when
@@ -53,9 +58,15 @@ def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent
     else:
         meta = np.empty((0, latent_dim), np.float32)
     device = backend.worker_device or backend.device
-    parts = []
+    parts, errs = [], []
     for lo in range(0, len(rows), block_rows):
         part = rows[lo:lo + block_rows]
-        d = dask.delayed(_encode_slice)(data_spec, checkpoint, part, norm, device, not on_gpu)
-        parts.append(da.from_delayed(d, shape=(len(part), latent_dim), dtype=np.float32, meta=meta))
-    return da.concatenate(parts).persist()
+        d = dask.delayed(_encode_slice, nout=2 if errors else None)(data_spec, checkpoint, part, norm, device,
+                                                                    not on_gpu, errors)
+        parts.append(da.from_delayed(d[0] if errors else d, shape=(len(part), latent_dim), dtype=np.float32,
+                                     meta=meta))
+        if errors:
+            errs.append(da.from_delayed(d[1], shape=(len(part),), dtype=np.float32, meta=np.empty(0, np.float32)))
+    if not errors:
+        return da.concatenate(parts).persist()
+    return dask.persist(da.concatenate(parts), da.concatenate(errs))

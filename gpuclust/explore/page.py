@@ -61,6 +61,13 @@ def event_blobs(events: Events, xy: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def score_label(meta: dict) -> str:
+    """What the novelty threshold is set on, in a few words."""
+    if str((meta.get("novelty") or {}).get("score", "")).startswith("combined"):
+        return "combined score"
+    return "log-likelihood" if meta["clusterer"].get("method", "gmm") == "gmm" else "score"
+
+
 def build_page(src: Source, events: Events, xy: np.ndarray, method: str, emb: dict | None,
                note: str = "") -> str:
     """The page's HTML. `emb`: thumbs.embedded(...) or None when the data file could not be read."""
@@ -74,7 +81,7 @@ def build_page(src: Source, events: Events, xy: np.ndarray, method: str, emb: di
         "has_prob": bool(np.isfinite(events.probability).any()),
         "has_ll": bool(np.isfinite(events.log_likelihood).any()),
         "has_time": bool(np.isfinite(events.time_ms).any()), "note": note,
-        "score_label": "log-likelihood" if src.meta["clusterer"].get("method", "gmm") == "gmm" else "score",
+        "score_label": score_label(src.meta),
         "thumbs": 0, "th": 0, "tw": 0, "waves": False, "wave_len": 2 * WAVE_BINS, "file_rows": None,
         "traces": False,
     }

@@ -1,8 +1,9 @@
 """What the explore page shows, read from the output files of a run (or of a predict) and its model.
 
 Only files are read (labels.csv, latents.h5, config.json or metrics.json, model/), so the page
-does not depend on how the pipeline's stages are arranged. labels.csv's log-likelihood column is
-`score` in older runs and `log_likelihood` in newer ones: both are read.
+does not depend on how the pipeline's stages are arranged. The score the page's novelty threshold
+moves over is labels.csv's `novelty_score` where the model has the combined score, else its
+log-likelihood column (`score` in older runs, `log_likelihood` in newer ones).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 from ..errors import GpuclustError
 from ..times import utc
 
-LOG_LIKELIHOOD_COLUMNS = ("log_likelihood", "score")
+LOG_LIKELIHOOD_COLUMNS = ("novelty_score", "log_likelihood", "score")  # the first found is the novelty score
 TIME_COLUMNS = ("dt_peak", "dt_on")
 
 
@@ -29,7 +30,7 @@ class Events:
     cluster: np.ndarray
     unknown: np.ndarray  # bool: flagged by the run's novelty threshold
     probability: np.ndarray  # NaN where the clusterer has none (K-means)
-    log_likelihood: np.ndarray  # NaN where labels.csv has no score
+    log_likelihood: np.ndarray  # the novelty score (the log-likelihood, or the combined score); NaN where none
     station: np.ndarray  # index into station_names
     station_names: list[str]
     time_ms: np.ndarray  # ms since 1970 (UTC), NaN where unknown

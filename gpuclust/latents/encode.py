@@ -12,25 +12,34 @@ from ..models.precision import autocast
 
 @torch.no_grad()
 def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu", batch_size: int = 1024,
-                progress=None) -> torch.Tensor:
-    """Latents (len(rows), D) on `device`, in the order of the sorted rows."""
+                progress=None, errors: bool = False):
+    """Latents (len(rows), D) on `device`, in the order of the sorted rows.
+
+    errors: also each row's mean squared reconstruction error (len(rows),) on `device`, from the same pass
+    (the whole autoencoder instead of its encoder: about twice the work); then (latents, errors)."""
     model.eval()
     rows = np.sort(np.asarray(rows))
     out = None
+    err = torch.empty(len(rows), dtype=torch.float32, device=device) if errors else None
     pos = 0
     for idx, x in iter_batches(sf, rows, batch_size, norm=norm, shuffle=False):
         xb = torch.from_numpy(x).unsqueeze(1)
         if device == "cuda":
             xb = xb.pin_memory().to(device, non_blocking=True)
         with autocast(device):
-            z = model.encode(xb).float()
+            if errors:
+                recon, z = model(xb)[:2]
+                err[pos:pos + len(idx)] = ((recon.float() - xb.float()) ** 2).flatten(1).mean(dim=1)
+            else:
+                z = model.encode(xb)
+            z = z.float()
         if out is None:
             out = torch.empty((len(rows), z.shape[1]), dtype=torch.float32, device=device)
         out[pos:pos + len(idx)] = z
         pos += len(idx)
         if progress:
             progress(len(idx))
-    return out
+    return (out, err) if errors else out
 
 
 @torch.no_grad()

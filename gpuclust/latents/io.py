@@ -17,6 +17,7 @@ class Latents:
     rows: np.ndarray  # (N,) row of each latent in the source spectrogram file
     truth: np.ndarray | None = None  # ground-truth class per row, when the source has one
     attrs: dict = field(default_factory=dict)
+    errors: np.ndarray | None = None  # (N,) mean squared reconstruction error per row, where the run measured it
 
 
 def save_latents(path, lat: Latents) -> None:
@@ -25,6 +26,8 @@ def save_latents(path, lat: Latents) -> None:
         h5["row"] = np.asarray(lat.rows, np.int64)
         if lat.truth is not None:
             h5["truth"] = np.asarray(lat.truth, np.int64)
+        if lat.errors is not None:
+            h5["reconstruction_error"] = np.asarray(lat.errors, np.float32)
         for k, v in lat.attrs.items():
             h5.attrs[k] = v
 
@@ -63,7 +66,8 @@ def load_latents(path, n_workers: int | None = None) -> Latents:
         z = _partitions(path, "latent", ds, n_workers) if n_workers else ds[:]
         rows = h5["row"][:] if "row" in h5 else np.arange(len(z))
         truth = h5["truth"][:] if "truth" in h5 else None
-        return Latents(z, rows, truth, dict(h5.attrs))
+        errors = h5["reconstruction_error"][:] if "reconstruction_error" in h5 else None
+        return Latents(z, rows, truth, dict(h5.attrs), errors)
 
 
 def _check(path, what: str, z) -> None:

@@ -54,7 +54,8 @@ class RunConfig:
     covariance_type: str = "full"
     n_init: int = 4
     fit_on: str = "all"  # the rows the clusterer is fitted on: "all" usable rows, or the "train" split
-    novelty_percentile: float = 1.0  # events scoring below this percentile of the training rows are "unknown"
+    novelty_percentile: float = 1.0  # events scoring below this percentile of the reference rows are "unknown"
+    novelty_score: str = "combined"  # or "likelihood" (gpuclust.clustering.novelty)
     # outputs
     format: str = "csv"  # catalogue: labels.csv always; "quakeml" adds catalogue.xml
     overlay: str | None = None  # a time,value CSV (temperature, tide, ...) drawn beside the counts over time
@@ -85,7 +86,8 @@ class RunConfig:
         choices = {"norm": NORMALISATIONS, "bad_rows": ("skip", "refuse"),
                    "model": ("ae", "unet"), "unet_skips": ("all", "none", "no_full"), "method": ("gmm", "kmeans"),
                    "covariance_type": ("full", "tied", "diag", "spherical"), "device": ("auto", "cpu", "cuda"),
-                   "objective": OBJECTIVES, "latent_activation": ("linear", "relu"), "format": ("csv", "quakeml"), "fit_on": ("all", "train")}
+                   "objective": OBJECTIVES, "latent_activation": ("linear", "relu"), "format": ("csv", "quakeml"), "fit_on": ("all", "train"),
+                   "novelty_score": ("combined", "likelihood")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise GpuclustError(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
@@ -205,7 +207,7 @@ _KINDS = {
     "dec": bool, "dec_gamma": float, "dec_tol": float, "dec_epochs": int, "method": str, "k_max": int,
     "covariance_type": str, "n_init": int, "tsne_max_points": int, "device": str, "dask": str, "dask_workers": int,
     "seed": int, "out": str, "quiet": bool, "objective": str, "latent_activation": str, "novelty_percentile": float, "format": str, "overlay": str, "refine_epochs": int, "refine_gamma": float, "fit_on": str,
-    "train_rows": int,
+    "train_rows": int, "novelty_score": str,
 }
 
 

@@ -58,16 +58,17 @@ def predict(run_path: str, inputs: list[str], out: str | None, backend: Backend,
             rows, n_bad = usable_rows(sf, bad_rows, model.meta["data"]["norm"])
             if n_bad:
                 log(f"skipped {describe_bad(sf.row_health())}")
-            z = encode(model, sf, rows, backend, batch_size, opts, data_path)
+            z, errors = encode(model, sf, rows, backend, batch_size, opts, data_path)
             truth, catalogue, names = sf.labels(rows), sf.catalogue(rows), sf.class_names
-        labels, probs, scores = label(model, z, backend)
+        labels, probs, log_likelihood = label(model, z, backend)
+        scores = model.novelty_scores(log_likelihood, errors)
         unknown = novelty.flags(scores, limit)
         metrics = summarise(model, labels, unknown, scores, limit, truth, names, percentile)
         metrics.update(data=os.path.abspath(data_path), rows=int(len(rows)), bad_rows=int(n_bad),
                        device=backend.device)
         named = (model.meta.get("classes") or {}).get("cluster_names")  # from `gpuclust name`
-        write_labels(os.path.join(out, "labels.csv"), rows, labels, probs, catalogue, truth, names, scores, unknown,
-                     named)
+        write_labels(os.path.join(out, "labels.csv"), rows, labels, probs, catalogue, truth, names, log_likelihood,
+                     unknown, named, scores if model.needs_errors else None, errors)
         write_json(os.path.join(out, "metrics.json"), metrics)
         made = figures(model, z, labels, unknown, rows, catalogue, truth, names, drivers, out, backend, log)
         if fmt == "quakeml":
@@ -170,7 +171,9 @@ def check_compatible(model: RunModel, sf, path) -> None:
 
 
 def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, opts: dict, path: str):
-    """Latents of the rows, streamed from the file in batches, on the backend's device (or the Dask workers)."""
+    """(latents, reconstruction errors or None) of the rows, streamed from the file in batches, the latents on the
+    backend's device (or the Dask workers), the errors on the host, measured where the model's novelty score
+    needs them."""
     from ..latents.encode import encode_rows
     from ..latents.handoff import to_array
 
@@ -181,13 +184,15 @@ def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, opts: d
 
         spec = {"path": os.path.abspath(path), **{k: opts.get(k) for k in ("group", "dataset", "freqs_dataset",
                                                                               "times_dataset", "labels_dataset")}}
-        return encode_distributed(spec, os.path.join(model.path, "encoder.pt"), rows, norm, want,
-                                  backend)  # stays partitioned on the workers
+        out = encode_distributed(spec, os.path.join(model.path, "encoder.pt"), rows, norm, want,
+                                 backend, errors=model.needs_errors)  # the latents stay partitioned on the workers
+        return (out[0], np.asarray(out[1].compute())) if model.needs_errors else (out, None)
     enc = model.encoder(backend.device)
-    z = to_array(encode_rows(enc, sf, rows, norm, backend.device, batch_size))
+    out = encode_rows(enc, sf, rows, norm, backend.device, batch_size, errors=model.needs_errors)
+    z, errors = (to_array(out[0]), to_numpy(to_array(out[1]))) if model.needs_errors else (to_array(out), None)
     if z.shape[1] != want:
         raise GpuclustError(f"the encoder gives {z.shape[1]} latent dimensions, the clusterer takes {want}")
-    return z
+    return z, errors
 
 
 def label(model: RunModel, z, backend: Backend):

@@ -6,7 +6,8 @@
                      torch.load(weights_only=True)
     clusterer.npz    the fitted mixture (weights, means, covariances, precision Cholesky factors) or the
                      K-means centres, in the scaled latent units the clusterer was fitted in, and the
-                     quantiles of the training events' novelty scores
+                     quantiles of the reference events' novelty scores (with the combined score, also of
+                     their log-likelihoods and minus their reconstruction errors, which rank new events)
     tsne.npz         the run's t-SNE map: the embedded (scaled) latents and their 2-D positions, so new
                      events can be placed on it without recomputing it
 """
@@ -26,6 +27,7 @@ from ..errors import GpuclustError
 FORMAT = "gpuclust-model"
 FORMAT_VERSION = 1
 MODEL_DIR = "model"
+COMBINED_COMPONENTS = ("likelihood_quantiles", "reconstruction_quantiles")
 
 @dataclass
 class RunModel:
@@ -36,6 +38,7 @@ class RunModel:
     clusterer: object
     quantiles: np.ndarray
     tsne: dict | None = None
+    components: dict = field(default_factory=dict)  # the combined score's reference quantiles, where it has one
     _encoder: object = field(default=None, repr=False)
 
     @property
@@ -54,6 +57,19 @@ class RunModel:
         p = self.meta["novelty"]["percentile"] if percentile is None else percentile
         return novelty.threshold(self.quantiles, p)
 
+    @property
+    def needs_errors(self) -> bool:
+        """Whether its novelty score needs each event's reconstruction error (the combined score)."""
+        return COMBINED_COMPONENTS[1] in self.components
+
+    def novelty_scores(self, log_likelihood, errors=None) -> np.ndarray:
+        """The model's novelty score of events (host), from their log-likelihoods [and reconstruction errors]."""
+        if not self.needs_errors:
+            return np.asarray(log_likelihood, dtype=np.float64)
+        if errors is None:
+            raise GpuclustError("this model's novelty score needs the events' reconstruction errors")
+        return novelty.combined_scores(log_likelihood, errors, *(self.components[k] for k in COMBINED_COMPONENTS))
+
     def encoder(self, device: str = "cpu"):
         if self._encoder is None:
             from ..training.checkpoint import load_model
@@ -69,13 +85,17 @@ def model_dir(run_dir: str) -> str:
     return os.path.join(run_dir, MODEL_DIR)
 
 
-def save_model(run_dir: str, *, clusterer, method: str, covariance_type: str, latent_scale: float, train_scores,
+def save_model(run_dir: str, *, clusterer, method: str, covariance_type: str, latent_scale: float, reference_scores,
                percentile: float, data: dict, encoder_checkpoint: str | None = None, class_names=None,
-               cluster_to_class=None) -> str:
-    """Write <run_dir>/model/ (see the module docstring); returns its path."""
+               cluster_to_class=None, components: dict | None = None, learned_on: str = "the training rows of the run"
+               ) -> str:
+    """Write <run_dir>/model/ (see the module docstring); returns its path.
+
+    reference_scores: the novelty scores of the events the threshold is learned on (`learned_on`);
+    components: the combined score's quantiles (COMBINED_COMPONENTS), None for the log-likelihood alone."""
     d = model_dir(run_dir)
     os.makedirs(d, exist_ok=True)
-    arrays = {"score_quantiles": novelty.reference_quantiles(train_scores)}
+    arrays = {"score_quantiles": novelty.reference_quantiles(reference_scores), **(components or {})}
     if method == "gmm":
         for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
             arrays[name.rstrip("_")] = to_numpy(getattr(clusterer, name)).astype(np.float64)
@@ -98,14 +118,17 @@ def save_model(run_dir: str, *, clusterer, method: str, covariance_type: str, la
         "clusterer": {"method": method, "k": int(k), "covariance_type": covariance_type},
         "novelty": {"percentile": float(percentile), "threshold": novelty.threshold(arrays["score_quantiles"],
                                                                                     percentile),
-                    "score": "log-likelihood under the mixture" if method == "gmm"
-                    else "minus the squared distance to the nearest centre",
-                    "learned_on": "the training rows of the run"},
+                    "score": SCORE_NAMES["combined" if components else method],
+                    "learned_on": learned_on},
         "classes": {"names": list(class_names or []), "cluster_to_class": cluster_to_class},
         "tsne": None,
     }
     write_json(os.path.join(d, "model.json"), meta)
     return d
+
+
+SCORE_NAMES = {"gmm": "log-likelihood under the mixture", "kmeans": "minus the squared distance to the nearest centre",
+               "combined": "combined: log rank of the log-likelihood + log rank of minus the reconstruction error"}
 
 
 def _copy_encoder(src: str, dst: str) -> dict:
@@ -166,7 +189,10 @@ def load_run_model(path: str) -> RunModel:
     if meta.get("tsne") and os.path.exists(os.path.join(d, "tsne.npz")):
         with np.load(os.path.join(d, "tsne.npz"), allow_pickle=False) as z:
             tsne = {**meta["tsne"], **{k: z[k] for k in z.files}}
-    return RunModel(d, meta, _estimator(meta, arrays), arrays["score_quantiles"], tsne)
+    components = {k: arrays[k] for k in COMBINED_COMPONENTS if k in arrays}
+    if components and len(components) != len(COMBINED_COMPONENTS):
+        raise GpuclustError(f"{d}/clusterer.npz: holds part of the combined novelty score's quantiles only")
+    return RunModel(d, meta, _estimator(meta, arrays), arrays["score_quantiles"], tsne, components)
 
 
 def _estimator(meta: dict, arrays: dict):

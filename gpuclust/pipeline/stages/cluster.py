@@ -88,14 +88,38 @@ def stability_of(ctx, lat, res, k: int, train_mask) -> dict:
     return out
 
 
-def save_run_model(ctx, lat, res, k: int, train_mask, data_file: dict) -> str:
+MIN_REFERENCE_ROWS = 200  # held-out rows needed to rank events among them; fewer: the likelihood alone
+
+
+def novelty_reference(ctx, lat, res, train_mask):
+    """(every row's novelty score, the rows its threshold is learned on, the combined score's quantiles or None,
+    what those rows are): the combined score where the run measured reconstruction errors and has enough
+    validation and test rows, else the log-likelihood calibrated on the training rows (novelty module)."""
+    cfg = ctx.cfg
+    held = ~train_mask
+    if cfg.novelty_score == "combined":
+        why = ("the latents hold no reconstruction errors (made by an older gpuclust)" if lat.errors is None
+               else f"only {int(held.sum())} validation and test rows (fewer than {MIN_REFERENCE_ROWS})"
+               if held.sum() < MIN_REFERENCE_ROWS else None)
+        if why is None:
+            components = {"likelihood_quantiles": novelty.reference_quantiles(res.scores[held]),
+                          "reconstruction_quantiles": novelty.reference_quantiles(-np.asarray(lat.errors)[held])}
+            scores = novelty.combined_scores(res.scores, lat.errors, *components.values())
+            return scores, held, components, "the validation and test rows of the run"
+        ctx.log(f"novelty: the log-likelihood alone, calibrated on the training rows: {why}")
+    return res.scores, train_mask, None, "the training rows of the run"
+
+
+def save_run_model(ctx, lat, res, k: int, train_mask, data_file: dict, reference) -> str:
     cfg, run_dir = ctx.cfg, ctx.run
     names = data_file["class_names"]
+    scores, on, components, learned_on = reference
     return save_model(run_dir.path, clusterer=res.model, method=cfg.method, covariance_type=cfg.covariance_type,
-                      latent_scale=res.metrics["latent_scale"], train_scores=res.scores[train_mask],
+                      latent_scale=res.metrics["latent_scale"], reference_scores=scores[on],
                       percentile=cfg.novelty_percentile, data=data_file["description"],
                       encoder_checkpoint=run_dir.file("checkpoints", encoder_checkpoint(cfg)), class_names=names,
-                      cluster_to_class=majority_classes(lat.truth, res.labels, k, names))
+                      cluster_to_class=majority_classes(lat.truth, res.labels, k, names), components=components,
+                      learned_on=learned_on)
 
 
 def run(ctx) -> dict:
@@ -112,22 +136,27 @@ def run(ctx) -> dict:
     data_file = ctx.get("data_file")
     names = data_file["class_names"]
     catalogue = load_catalogue(ctx)  # the catalogue's columns for labels.csv, handed on to the figures
-    model = load_run_model(save_run_model(ctx, lat, res, k, train_mask, data_file))
+    reference = novelty_reference(ctx, lat, res, train_mask)
+    model = load_run_model(save_run_model(ctx, lat, res, k, train_mask, data_file, reference))
     limit = model.threshold()
-    unknown = novelty.flags(res.scores, limit)
+    scores = reference[0]
+    unknown = novelty.flags(scores, limit)
     metrics.update(fitted_on=("training split latents" if cfg.fit_on == "train" else "all usable rows")
                    + "; every row labelled",
-                   novelty={"percentile": cfg.novelty_percentile, "threshold": limit,
+                   novelty={"percentile": cfg.novelty_percentile, "threshold": limit, "score":
+                            model.meta["novelty"]["score"], "learned_on": reference[3],
                             "unknown": int(unknown.sum()), "unknown_fraction": float(unknown.mean())})
+    combined = scores if model.needs_errors else None
     write_outputs(run_dir.path, lat.rows, res.labels, res.probs, metrics, catalogue, lat.truth, names, res.scores,
-                  unknown)
+                  unknown, combined, lat.errors if model.needs_errors else None)
     write_stability_csv(run_dir.file("cluster_stability.csv"), metrics["cluster_stability"], metrics["cluster_sizes"])
     if cfg.format == "quakeml":
         from ...export import quakeml_types, write_quakeml
 
-        write_quakeml(run_dir.file("catalogue.xml"), lat.rows, res.labels, catalogue, res.probs, res.scores, unknown,
+        write_quakeml(run_dir.file("catalogue.xml"), lat.rows, res.labels, catalogue, res.probs, scores, unknown,
                       quakeml_types(model.class_of_cluster()), os.path.basename(os.path.normpath(run_dir.path)))
-    ctx.put("labels", {"row": lat.rows, "cluster": res.labels, "unknown": unknown, "log_likelihood": res.scores})
+    ctx.put("labels", {"row": lat.rows, "cluster": res.labels, "unknown": unknown, "log_likelihood": res.scores,
+                       **({"novelty_score": scores} if model.needs_errors else {})})
     ctx.put("centres", centres)
     ctx.put("catalogue", catalogue)
     return {"k": int(k), **{m: metrics[m] for m in ("silhouette", "ari", "nmi", "accuracy") if m in metrics}}
@@ -149,4 +178,5 @@ def load_centres(ctx) -> np.ndarray:
 
 STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv"),
               needs=("latents", "splits", "data_file"),
-              keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on"))
+              keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on",
+                    "novelty_score"))

@@ -22,21 +22,26 @@ def run(ctx) -> dict:
     cfg, run_dir, backend = ctx.cfg, ctx.run, ctx.backend
     ckpt = encoder_checkpoint(cfg)
     rows = all_rows(ctx.get("splits"))
+    errors = cfg.novelty_score == "combined"  # the reconstruction errors from the same pass
+    err = None
     if backend.client is not None:
         from ...distributed.encode import encode_distributed
 
-        on_backend = encode_distributed(data_spec(cfg), os.path.abspath(run_dir.file("checkpoints", ckpt)), rows,
-                                        cfg.norm, cfg.latent_dim, backend)
+        out = encode_distributed(data_spec(cfg), os.path.abspath(run_dir.file("checkpoints", ckpt)), rows,
+                                 cfg.norm, cfg.latent_dim, backend, errors=errors)
+        on_backend, err = out if errors else (out, None)
         host = np.asarray(to_numpy(on_backend.compute()))  # the one pull to the client: latents.h5 needs them
+        err = None if err is None else np.asarray(err.compute())
     else:
         model, _ = load_model(run_dir.file("checkpoints", ckpt), backend.device)
         with open_data(cfg) as sf:
-            on_backend = to_array(encode_rows(model, sf, rows, cfg.norm, backend.device))  # zero-copy view
-        host = to_numpy(on_backend)
+            out = encode_rows(model, sf, rows, cfg.norm, backend.device, errors=errors)
+        on_backend, err = (to_array(out[0]), to_numpy(to_array(out[1]))) if errors else (to_array(out), None)
+        host = to_numpy(on_backend)  # zero-copy views
     with open_data(cfg) as sf:
         truth = sf.labels(rows)
     lat = Latents(np.asarray(host, np.float32), rows, None if truth is None else np.asarray(truth, np.int64),
-                  {"model": cfg.model, "checkpoint": ckpt})
+                  {"model": cfg.model, "checkpoint": ckpt}, None if err is None else np.asarray(err, np.float32))
     save_latents(run_dir.file("latents.h5"), lat)
     ctx.put("latents", lat)
     ctx.put("latents_on_backend", on_backend)
@@ -47,4 +52,4 @@ def load(ctx) -> Latents:
     return load_latents(ctx.run.file("latents.h5"))
 
 
-STAGE = Stage("embed", run, produces=("latents.h5",), needs=("splits",))
+STAGE = Stage("embed", run, produces=("latents.h5",), needs=("splits",), keys=("novelty_score",))
