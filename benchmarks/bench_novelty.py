@@ -3,13 +3,15 @@
 For every held-out class c and every seed s: the default `gpuclust run --seed s` is trained on the built-in
 data without class c (`gpuclust synth -n ROWS --seed s`, rows of c removed), and `gpuclust predict` labels a
 second file with all classes (`--seed s+100`). Reported: the share of c's events flagged "unknown"
-(detections) against the share of the known classes' events flagged (false alarms), at the run's default
-threshold (1st percentile of the training events' log-likelihood) and at 2 and 5 %.
+(detections) against the share of the known classes' events flagged (false alarms), with the run's own
+novelty score and threshold (its default since 2026-12-03: the combined score, "fisher (held-out)" below,
+at the 1st percentile of the run's validation and test rows) and at 2 and 5 %.
 
-Beside the default score (the event's log-likelihood under the final mixture, on the refined latent) the
-same rows are scored, each calibrated on the run's own training events at the same percentiles, by
-scores that need no other training (the refinement pulls latents towards the clusters, which can hide
-a new kind of event inside one of them):
+Beside it the same rows are scored by scores that need no other training (the refinement pulls latents
+towards the clusters, which can hide a new kind of event inside one of them), each calibrated on the
+run's own training events at the same percentiles unless "(held-out)" says otherwise. "default" is the
+event's log-likelihood under the final mixture, on the refined latent (the run's default score before
+2026-12-03, `--novelty-score likelihood` since):
 
   reconstruction   minus the event's reconstruction error by the refined autoencoder
   pre-refinement   the log-likelihood of the latent of the encoder BEFORE refinement (checkpoints/best.pt)
@@ -247,7 +249,7 @@ def held_out_runs(a, seed: int, held_out: list[str], overrides: dict, backend, k
     import csv
 
     from gpuclust.clustering import novelty
-    from gpuclust.clustering.api import read_labels
+    from gpuclust.clustering.api import novelty_column, read_labels
     from gpuclust.data.ris_writer import write_subset
     from gpuclust.data.spectrograms import open_spectrograms
     from gpuclust.data.synth import CLASS_NAMES, write_synthetic
@@ -277,7 +279,8 @@ def held_out_runs(a, seed: int, held_out: list[str], overrides: dict, backend, k
             model = load_run_model(os.path.join(tmp, f"run-{name}"))
             with open(os.path.join(out, "labels.csv")) as fh:
                 pred = list(csv.DictReader(fh))
-            scores = read_labels(os.path.join(out, "labels.csv"))["log_likelihood"]
+            predicted = read_labels(os.path.join(out, "labels.csv"))
+            scores = novelty_column(predicted)  # what the run's own flag compares with its threshold
             truth = np.array([CLASS_NAMES.index(r["true_class"]) for r in pred])
             row = {"held_out": name, "seed": seed, "events_of_it": int((truth == c).sum()),
                    "seconds": time.perf_counter() - t}
@@ -289,7 +292,8 @@ def held_out_runs(a, seed: int, held_out: list[str], overrides: dict, backend, k
                 cfg = make_config(None, data=seen, **opts)
                 alt = alternative_scores(os.path.join(tmp, f"run-{name}"), seen, later,
                                          np.array([int(r["row"]) for r in pred]), cfg.norm, cfg.seed, cfg.n_init,
-                                         read_labels(os.path.join(tmp, f"run-{name}", "labels.csv")), scores)
+                                         read_labels(os.path.join(tmp, f"run-{name}", "labels.csv")),
+                                         predicted["log_likelihood"])
                 if a.dump:
                     os.makedirs(a.dump, exist_ok=True)
                     np.savez(os.path.join(a.dump, f"{name}-{seed}.npz"), held_out=truth == c,

@@ -202,11 +202,13 @@ def scheduler():
     cluster.close()
 
 
-def _stand_in_encoder(data_spec, checkpoint, rows, norm, device, host):
-    """_encode_slice's stand-in: latents that say which device the worker was told to encode on."""
+def _stand_in_encoder(data_spec, checkpoint, rows, norm, device, host, errors=False):
+    """_encode_slice's stand-in: latents that say which device the worker was told to encode on (errors: each
+    row's number as its reconstruction error)."""
     value = 1.0 if device == "cuda" else 0.0
     assert host  # no GPU on this machine: the partitions must come as NumPy
-    return np.full((len(rows), 3), value, np.float32)
+    z = np.full((len(rows), 3), value, np.float32)
+    return (z, np.asarray(rows, np.float32)) if errors else z
 
 
 def test_workers_encode_on_their_own_gpus_when_this_machine_has_none(scheduler, monkeypatch):
@@ -236,7 +238,10 @@ def test_cpu_workers_of_a_gpu_client_encode_on_their_cpus_without_cupy_here(sche
     with dclient.open_backend("auto", scheduler) as b:
         assert (b.worker_device, b.latent_device, b.latent_dtype) == ("cpu", "cpu", np.float64)
         got = dencode.encode_distributed({}, "encoder.pt", np.arange(20), "none", 3, b).compute()  # NumPy meta
-    assert (got == 0.0).all()
+        z, err = dencode.encode_distributed({}, "encoder.pt", np.arange(40)[::-1], "none", 3, b, block_rows=16,
+                                            errors=True)  # both from one task a block, rows sorted
+        z, err = z.compute(), err.compute()
+    assert (got == 0.0).all() and z.shape == (40, 3) and (err == np.arange(40)).all()
 
 
 def test_the_workers_device_is_refused_where_it_cannot_serve(scheduler, monkeypatch):
