@@ -45,3 +45,32 @@ def test_a_model_with_the_combined_score_needs_the_reconstruction_errors():
         m.novelty_scores([50.0])
     plain = RunModel("m", {}, None, q)
     assert not plain.needs_errors and plain.novelty_scores([3.0])[0] == 3.0
+
+
+def test_measuring_the_reconstruction_errors_leaves_the_latents_as_they_were(tmp_path):
+    """The combined score's errors come from the same pass: the latents, and so the clusters, are unchanged."""
+    import torch
+
+    from gpuclust.data.spectrograms import open_spectrograms
+    from gpuclust.data.synth import write_synthetic
+    from gpuclust.latents.encode import encode_rows
+    from gpuclust.models.autoencoder import AutoEncoder
+
+    write_synthetic(tmp_path / "d.h5", 96, seed=3)
+    torch.manual_seed(0)
+    with open_spectrograms(tmp_path / "d.h5") as sf:
+        model = AutoEncoder(tuple(sf.shape), 9, latent_activation="linear")
+        rows = np.arange(96)[::-1]
+        z = encode_rows(model, sf, rows, batch_size=32)
+        z2, err = encode_rows(model, sf, rows, batch_size=32, errors=True)
+        x = torch.from_numpy(next(iter_first(sf))).unsqueeze(1)
+    assert torch.equal(z, z2) and err.shape == (96,) and bool((err > 0).all())
+    with torch.no_grad():
+        assert float(err[0]) == pytest.approx(float(((model(x[:1])[0] - x[:1]) ** 2).mean()), rel=1e-5)
+
+
+def iter_first(sf):
+    from gpuclust.data.loader import iter_batches
+
+    for _, x in iter_batches(sf, np.arange(96), 32, shuffle=False):
+        yield x
