@@ -22,15 +22,13 @@ def _encode_slice(data_spec: dict, checkpoint: str, rows: np.ndarray, norm: str,
     errors: (latents, reconstruction errors), the errors always NumPy (one number a row, for the client)."""
     from ..backend import to_numpy
     from ..data.spectrograms import open_spectrograms
-    from ..latents.encode import encode_rows
-    from ..latents.handoff import to_array
+    from ..latents.encode import encode_arrays
 
     model = _worker_model(checkpoint, device)
     with open_spectrograms(**data_spec) as sf:
-        out = encode_rows(model, sf, rows, norm, device, errors=errors)
-    z = to_array(out[0] if errors else out)
+        z, err = encode_arrays(model, sf, rows, norm, device, errors=errors)
     z = to_numpy(z) if host else z
-    return (z, to_numpy(to_array(out[1]))) if errors else z
+    return (z, err) if errors else z
 
 
 BLOCK_ROWS = 16384  # rows a partition: also how a resumed run partitions the latents it reads back
@@ -38,8 +36,9 @@ BLOCK_ROWS = 16384  # rows a partition: also how a resumed run partitions the la
 
 def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent_dim: int, backend: Backend,
                        block_rows: int = BLOCK_ROWS, errors: bool = False):
-    """A Dask array (len(rows), latent_dim) of latents, one partition per block of rows, persisted on the workers;
-    with `errors`, (latents, reconstruction errors), the errors a host Dask array (len(rows),) from the same pass.
+    """(latents, reconstruction errors): the latents a Dask array (len(rows), latent_dim), one partition per block
+    of rows, persisted on the workers; with `errors` each row's reconstruction error from the same pass, gathered
+    here as NumPy (one number a row), else None.
 
     The workers encode on their own device (backend.worker_device, asked of them when the backend was
     opened) and keep the partitions where backend.latent_device says: CuPy on their GPUs, or NumPy when
@@ -68,5 +67,6 @@ def encode_distributed(data_spec: dict, checkpoint: str, rows, norm: str, latent
         if errors:
             errs.append(da.from_delayed(d[1], shape=(len(part),), dtype=np.float32, meta=np.empty(0, np.float32)))
     if not errors:
-        return da.concatenate(parts).persist()
-    return dask.persist(da.concatenate(parts), da.concatenate(errs))
+        return da.concatenate(parts).persist(), None
+    z, err = dask.persist(da.concatenate(parts), da.concatenate(errs))
+    return z, np.asarray(err.compute())

@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..backend import to_numpy
 from ..data.loader import iter_batches
 from ..data.normalise import DEFAULT
 from ..data.spectrograms import SpectrogramFile
 from ..models.precision import autocast
+from .handoff import to_array
 
 
 @torch.no_grad()
@@ -40,6 +42,15 @@ def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: s
         if progress:
             progress(len(idx))
     return (out, err) if errors else out
+
+
+def encode_arrays(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu", batch_size: int = 1024,
+                  errors: bool = False):
+    """encode_rows as (latents: a zero-copy NumPy or CuPy view on `device`, reconstruction errors: host NumPy, or
+    None without `errors`)."""
+    out = encode_rows(model, sf, rows, norm, device, batch_size, errors=errors)
+    z, err = out if errors else (out, None)
+    return to_array(z), None if err is None else to_numpy(to_array(err))
 
 
 @torch.no_grad()

@@ -174,8 +174,7 @@ def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, opts: d
     """(latents, reconstruction errors or None) of the rows, streamed from the file in batches, the latents on the
     backend's device (or the Dask workers), the errors on the host, measured where the model's novelty score
     needs them."""
-    from ..latents.encode import encode_rows
-    from ..latents.handoff import to_array
+    from ..latents.encode import encode_arrays
 
     norm = model.meta["data"]["norm"]
     want = model.meta["latent"]["dim"]
@@ -184,12 +183,10 @@ def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, opts: d
 
         spec = {"path": os.path.abspath(path), **{k: opts.get(k) for k in ("group", "dataset", "freqs_dataset",
                                                                               "times_dataset", "labels_dataset")}}
-        out = encode_distributed(spec, os.path.join(model.path, "encoder.pt"), rows, norm, want,
-                                 backend, errors=model.needs_errors)  # the latents stay partitioned on the workers
-        return (out[0], np.asarray(out[1].compute())) if model.needs_errors else (out, None)
+        return encode_distributed(spec, os.path.join(model.path, "encoder.pt"), rows, norm, want,
+                                  backend, errors=model.needs_errors)  # the latents stay partitioned on the workers
     enc = model.encoder(backend.device)
-    out = encode_rows(enc, sf, rows, norm, backend.device, batch_size, errors=model.needs_errors)
-    z, errors = (to_array(out[0]), to_numpy(to_array(out[1]))) if model.needs_errors else (to_array(out), None)
+    z, errors = encode_arrays(enc, sf, rows, norm, backend.device, batch_size, errors=model.needs_errors)
     if z.shape[1] != want:
         raise GpuclustError(f"the encoder gives {z.shape[1]} latent dimensions, the clusterer takes {want}")
     return z, errors

@@ -178,5 +178,5 @@ def load_centres(ctx) -> np.ndarray:
 
 STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv"),
               needs=("latents", "splits", "data_file"),
-              keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on",
-                    "novelty_score"))
+              keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on"))
+# (novelty_score is the embed stage's key: a key invalidates its stage and every later one)

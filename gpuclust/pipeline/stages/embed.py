@@ -11,8 +11,7 @@ import numpy as np
 
 from ...backend import to_numpy
 from ...latents import Latents, load_latents, save_latents
-from ...latents.encode import encode_rows
-from ...latents.handoff import to_array
+from ...latents.encode import encode_arrays
 from ...training.checkpoint import load_model
 from .base import Stage
 from .common import all_rows, data_spec, encoder_checkpoint, open_data
@@ -23,21 +22,17 @@ def run(ctx) -> dict:
     ckpt = encoder_checkpoint(cfg)
     rows = all_rows(ctx.get("splits"))
     errors = cfg.novelty_score == "combined"  # the reconstruction errors from the same pass
-    err = None
     if backend.client is not None:
         from ...distributed.encode import encode_distributed
 
-        out = encode_distributed(data_spec(cfg), os.path.abspath(run_dir.file("checkpoints", ckpt)), rows,
-                                 cfg.norm, cfg.latent_dim, backend, errors=errors)
-        on_backend, err = out if errors else (out, None)
+        on_backend, err = encode_distributed(data_spec(cfg), os.path.abspath(run_dir.file("checkpoints", ckpt)),
+                                             rows, cfg.norm, cfg.latent_dim, backend, errors=errors)
         host = np.asarray(to_numpy(on_backend.compute()))  # the one pull to the client: latents.h5 needs them
-        err = None if err is None else np.asarray(err.compute())
     else:
         model, _ = load_model(run_dir.file("checkpoints", ckpt), backend.device)
         with open_data(cfg) as sf:
-            out = encode_rows(model, sf, rows, cfg.norm, backend.device, errors=errors)
-        on_backend, err = (to_array(out[0]), to_numpy(to_array(out[1]))) if errors else (to_array(out), None)
-        host = to_numpy(on_backend)  # zero-copy views
+            on_backend, err = encode_arrays(model, sf, rows, cfg.norm, backend.device, errors=errors)
+        host = to_numpy(on_backend)  # zero-copy view
     with open_data(cfg) as sf:
         truth = sf.labels(rows)
     lat = Latents(np.asarray(host, np.float32), rows, None if truth is None else np.asarray(truth, np.int64),
