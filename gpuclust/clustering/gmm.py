@@ -262,13 +262,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.precisions_ = em.precisions(p.prec_chol, self.covariance_type)
 
     @classmethod
-    def from_parameters(cls, weights, means, covariances, precisions_cholesky, covariance_type="full"):
-        """A fitted mixture from saved parameters (a run's model), ready for predict and score_samples."""
+    def from_parameters(cls, weights, means, covariances, precisions_cholesky, covariance_type="full",
+                        centring=None):
+        """A fitted mixture from saved parameters (a run's model), ready for predict and score_samples.
+
+        centring: the fit's (shift, means - shift), as `centring()` gives them; with them the mixture scores
+        data bit for bit as the fitted one did (it centres the data on the same shift; rebuilt from the
+        means alone it scores to rounding, ~1e-11 relative)."""
         g = cls(len(weights), covariance_type=covariance_type)
-        g._set_parameters((weights, means, covariances, precisions_cholesky))
+        if centring is None:
+            g._set_parameters((weights, means, covariances, precisions_cholesky))
+        else:
+            shift, centred = centring
+            g._publish(em.Params(weights, centred, covariances, precisions_cholesky, covariance_type), shift)
         g.n_features_in_ = means.shape[1]
         g.converged_, g.n_iter_, g.lower_bound_ = True, 0, float("nan")
         return g
+
+    def centring(self):
+        """(shift, centred means): the coordinates the fit scores data in, for from_parameters."""
+        check_is_fitted(self)
+        return self._shift, self._params.means
 
     # -- scikit-learn's private surface, used by its own tests and helpers ---------------------
     def _get_parameters(self):

@@ -4,7 +4,8 @@
                      clusterer, latent scale, novelty threshold, class names, t-SNE parameters)
     encoder.pt       encoder weights and configuration: tensors and plain values only, read back with
                      torch.load(weights_only=True)
-    clusterer.npz    the fitted mixture (weights, means, covariances, precision Cholesky factors) or the
+    clusterer.npz    the fitted mixture (weights, means, covariances, precision Cholesky factors, and the
+                     shift the fit centred the data on with the means relative to it) or the
                      K-means centres, in the scaled latent units the clusterer was fitted in, and the
                      quantiles of the reference events' novelty scores (with the combined score, also of
                      their log-likelihoods and minus their reconstruction errors, which rank new events)
@@ -99,6 +100,9 @@ def save_model(run_dir: str, *, clusterer, method: str, covariance_type: str, la
     if method == "gmm":
         for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
             arrays[name.rstrip("_")] = to_numpy(getattr(clusterer, name)).astype(np.float64)
+        if hasattr(clusterer, "centring"):  # so that predict scores the run's own rows exactly as the run did
+            shift, centred = clusterer.centring()
+            arrays["centring_shift"], arrays["centred_means"] = to_numpy(shift), to_numpy(centred)
         k, dim = arrays["means"].shape
     else:
         arrays["cluster_centers"] = to_numpy(clusterer.cluster_centers_).astype(np.float64)
@@ -201,8 +205,9 @@ def _estimator(meta: dict, arrays: dict):
     if c["method"] == "gmm":
         from ..clustering.gmm import GaussianMixture
 
+        centring = (arrays["centring_shift"], arrays["centred_means"]) if "centred_means" in arrays else None
         return GaussianMixture.from_parameters(arrays["weights"], arrays["means"], arrays["covariances"],
-                                               arrays["precisions_cholesky"], c["covariance_type"])
+                                               arrays["precisions_cholesky"], c["covariance_type"], centring)
     from ..clustering.kmeans import KMeans
 
     return KMeans.from_centres(arrays["cluster_centers"])
