@@ -220,7 +220,8 @@ def info(path, group, dataset, freqs_dataset, times_dataset, labels_dataset):
 @click.option("--norm", type=click.Choice(NORMALISATIONS), default=None,
               help="The normalisation used in training [read from the checkpoint's run directory].")
 @click.option("--bad-rows", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Spectrograms encoded at a time [128 on the CPU, 1024 on a GPU].")
 @device_option
 @friendly
 def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels_dataset, out, norm, bad_rows,
@@ -235,12 +236,16 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
     from gpuclust.latents import Latents, save_latents
     from gpuclust.latents.encode import encode_rows
     from gpuclust.latents.handoff import to_array
+    from gpuclust.threads import fixed_threads
     from gpuclust.training.checkpoint import load_model
 
     backend = resolve_backend(device)
     model, _ = load_model(checkpoint, backend.device)  # first: a missing or damaged checkpoint is named as such
     norm = norm or training_norm(checkpoint)
-    with open_spectrograms(path, group, dataset, freqs_dataset, times_dataset, labels_dataset) as sf:
+    # the fixed thread count of runs: oneDNN lays out a batch's sums by thread count, so the latents differ in
+    # their last bits with it (at 128 rows a batch, the CPU's): at the fixed count, a run's embed stage's latents
+    with open_spectrograms(path, group, dataset, freqs_dataset, times_dataset, labels_dataset) as sf, \
+            fixed_threads():
         if list(sf.shape) != list(model.config["input_shape"]):
             raise GpuclustError(f"{checkpoint}: model takes {model.config['input_shape']} images, "
                                 f"{path} has {list(sf.shape)}")

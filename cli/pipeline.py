@@ -164,8 +164,8 @@ def train(data, config_file, resume, **options):
 @click.option("--labels-dataset", help="Plain layout: ground-truth labels in DATA, if any.")
 @click.option("--bad-rows", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True,
               help="Rows with NaN/inf or no energy: skip and count, or refuse.")
-@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True,
-              help="Spectrograms encoded at a time (memory bound; any file size streams through).")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Spectrograms encoded at a time [128 on the CPU, 1024 on a GPU] (any file size streams through).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to compute; auto picks a working GPU.")
 @click.option("--dask", help="Encode and label partitions on Dask: local, local-cuda, tcp://HOST:PORT or a "

@@ -8,18 +8,20 @@ from ..backend import to_numpy
 from ..data.loader import iter_batches
 from ..data.normalise import DEFAULT
 from ..data.spectrograms import SpectrogramFile
-from ..models.precision import autocast
+from ..models.precision import autocast, for_inference, inference_batch
 from .handoff import to_array
 
 
 @torch.no_grad()
-def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu", batch_size: int = 1024,
-                progress=None, errors: bool = False):
+def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu",
+                batch_size: int | None = None, progress=None, errors: bool = False):
     """Latents (len(rows), D) on `device`, in the order of the sorted rows.
 
+    batch_size: rows a batch [the device's, models.precision.inference_batch].
     errors: also each row's mean squared reconstruction error (len(rows),) on `device`, from the same pass
     (the whole autoencoder instead of its encoder: about twice the work); then (latents, errors)."""
-    model.eval()
+    model = for_inference(model, device)
+    batch_size = batch_size or inference_batch(device)
     rows = np.sort(np.asarray(rows))
     out = None
     err = torch.empty(len(rows), dtype=torch.float32, device=device) if errors else None
@@ -44,8 +46,8 @@ def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: s
     return (out, err) if errors else out
 
 
-def encode_arrays(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu", batch_size: int = 1024,
-                  errors: bool = False):
+def encode_arrays(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu",
+                  batch_size: int | None = None, errors: bool = False):
     """encode_rows as (latents: a zero-copy NumPy or CuPy view on `device`, reconstruction errors: host NumPy, or
     None without `errors`)."""
     out = encode_rows(model, sf, rows, norm, device, batch_size, errors=errors)
@@ -56,9 +58,9 @@ def encode_arrays(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device:
 @torch.no_grad()
 def encode_source(model, source, device: str) -> np.ndarray:
     """Latents of every sample of a training source (gpuclust.training.sources), in source order (host float64)."""
-    model.eval()
+    model = for_inference(model, device)
     out = np.empty((len(source), model.config["latent_dim"]), np.float64)
-    for pos, x in source.batches(1024, shuffle=False):
+    for pos, x in source.batches(inference_batch(device), shuffle=False):
         with autocast(device):
             z = model.encode(x).float()
         out[pos] = z.cpu().numpy()

@@ -30,7 +30,7 @@ from .saved_run import RunModel, load_run_model
 
 
 def predict(run_path: str, inputs: list[str], out: str | None, backend: Backend, *, fmt: str = "csv",
-            percentile: float | None = None, batch_size: int = 1024, overlay: str | None = None,
+            percentile: float | None = None, batch_size: int | None = None, overlay: str | None = None,
             bad_rows: str = "skip", data_options: dict | None = None, log=print, explore: bool = True) -> dict:
     """Label the detections in `inputs` with the run's model; write everything to `out`; return the metrics
     (and, under "out", the directory written: by default a new <run>/predict-<time>).
@@ -170,7 +170,7 @@ def check_compatible(model: RunModel, sf, path) -> None:
                             f"{freqs[0]:.3f}..{freqs[-1]:.3f} Hz; make the spectrograms with the run's parameters")
 
 
-def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int, opts: dict, path: str):
+def encode(model: RunModel, sf, rows, backend: Backend, batch_size: int | None, opts: dict, path: str):
     """(latents, reconstruction errors or None) of the rows, streamed from the file in batches, the latents on the
     backend's device (or the Dask workers), the errors on the host, measured where the model's novelty score
     needs them."""

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..atomic import write_json
 from ..errors import GpuclustError
-from ..models.precision import autocast
+from ..models.precision import autocast, for_inference
 from .checkpoint import check_same_model, load_checkpoint, save_checkpoint
 from .loop import Epoch, Objective, check_not_empty, run_epochs
 
@@ -33,8 +33,8 @@ class TrainConfig:
 
 
 def evaluate(model, source, batch_size: int, device: str) -> float:
-    """Mean reconstruction MSE over a source (no gradients, eval mode)."""
-    model.eval()
+    """Mean reconstruction MSE over a source (no gradients, eval mode, the device's inference layout)."""
+    model = for_inference(model, device)
     total, n = 0.0, 0
     with torch.no_grad():
         for _, x in source.batches(max(batch_size, 256), shuffle=False):
