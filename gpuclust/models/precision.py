@@ -6,9 +6,10 @@ needed) and doubles throughput on the tensor cores; on the CPU autocast would on
 
 Inference on the CPU (encoding, validation loss): the model in channels-last layout, 128 rows a batch.
 Measured on the 2-core AVX-512 VM (`benchmarks/bench_inference.py`, `results/inference-cpu.json`): the whole
-default autoencoder ran 2.7x faster than in the contiguous layout at the former batch of 1,024 (7,407
-against 2,687 spectrograms/s; the encoder alone 28,788 against 8,955, 167 GFLOP/s), the batch's activations
-staying in the caches; the results differ by under 1e-7. On a GPU the layout and the batch of 1,024 stay as
+default autoencoder ran 2.8x faster than in the contiguous layout at the former batch of 1,024 (7,438
+against 2,703 spectrograms/s; the encoder alone 31,685 against 9,866, 184 GFLOP/s), the batch's activations
+staying in the caches; the results differ by under 1e-7. oneDNN splits a batch this size by thread count, so
+encoding runs at the fixed count of runs (gpuclust.threads). On a GPU the layout and the batch of 1,024 stay as
 they were until they are measured there (`benchmarks/gpu_session.sh`, step inference).
 """
 from __future__ import annotations
