@@ -37,7 +37,8 @@
 #            against the CPU default's mean over seeds 0-2 (benchmarks/results/quality.json)
 #   inference the network's pass without gradients (encoding, with and without the reconstruction errors) by
 #            batch size and memory layout on the GPU in bf16 (benchmarks/bench_inference.py): on the CPU
-#            channels-last at 128 rows won 2.7x, on the GPU the layout and the batch of 1,024 are unmeasured
+#            channels-last at 128 rows won 2.7x, on the GPU the layout and the batch of 1,024 are unmeasured;
+#            then encode_rows end to end with the next window read ahead and without
 #   batch64, batch512   (not run unless named in GPU_SESSION_STEPS, for a second call) the same three seeds at
 #            batch 64 and 512, the learning rate scaled by sqrt(batch / 64)
 #
@@ -67,12 +68,12 @@ slim() { rm -rf "$1"/{checkpoints,latents.h5,gallery,report.html,model,explore.h
 
 if [ "$DRY" = 1 ]; then
     DEV=cpu; SIZES=2000,5000; ITERS=1; REPEATS=1; BATCHES=8; TSTEPS=1; ROWS=300; DISTINCT=300; DASK=local; KERNEL_N=5000
-    INFER=(--rows 256 --repeats 1 --batches 64,128)
+    INFER=(--rows 256 --repeats 1 --batches 64,128 --e2e-rows 512)
     SMALL=(--synth-rows 600 --epochs 1 --refine-epochs 1 --n-init 1 --tsne-max-points 100); BIG=(--epochs 1 --refine-epochs 1)
 else
     DEV=cuda; SIZES=10000,100000,427798,4000000; ITERS=10; REPEATS=3; BATCHES=64,256,512; TSTEPS=20
     ROWS=427798; DISTINCT=32768; DASK=local-cuda; KERNEL_N=427798; SMALL=(); BIG=()
-    INFER=(--rows 16384 --repeats 3 --batches 128,256,1024,4096)
+    INFER=(--rows 16384 --repeats 3 --batches 128,256,1024,4096 --e2e-rows 16384)
 fi
 
 if want info; then
@@ -157,7 +158,7 @@ fi
 
 if want inference; then
     step "inference: encoding by batch and layout on $DEV"
-    timeout "$(limit 40)" python3 benchmarks/bench_inference.py --device "$DEV" "${INFER[@]}" \
+    timeout "$(limit 60)" python3 benchmarks/bench_inference.py --device "$DEV" "${INFER[@]}" \
         --out "$RES/inference.json" 2>&1 | tee "$RES/inference.txt"
 fi
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..errors import GpuclustError
 from .normalise import DEFAULT, normalise
+from .readahead import read_ahead
 from .spectrograms import SpectrogramFile
 
 
@@ -74,24 +75,31 @@ def mean_image(sf: SpectrogramFile, rows, norm: str = DEFAULT) -> np.ndarray:
 
 
 def iter_batches(sf: SpectrogramFile, rows, batch_size: int, norm: str = DEFAULT, shuffle: bool = False,
-                 seed: int = 0, window: int | None = None):
+                 seed: int = 0, window: int | None = None, ahead: bool = False):
     """(row_indices, images) batches streamed from the file without loading it all.
 
     With shuffle, windows of `window` (READ_WINDOW) consecutive chosen rows are read in a random
     order and shuffled inside: every read stays a contiguous slice, and the
     batches are mixed well enough for SGD (rows of one window are months apart
     only if the file is ordered that way; use a larger window to mix more).
+    With ahead, the next window is read and normalised in a background thread while the caller works on
+    this one's batches (data.readahead: one window more in memory, the same batches).
     """
+    windows = _windows(sf, rows, norm, shuffle, seed, window or READ_WINDOW)
+    for part, x, order in (read_ahead(windows) if ahead else windows):
+        for b in range(0, part.size, batch_size):
+            sel = order[b: b + batch_size]
+            yield part[sel], x[sel]
+
+
+def _windows(sf: SpectrogramFile, rows, norm: str, shuffle: bool, seed: int, window: int):
+    """(rows, normalised images, order of the batches' rows) for each window of iter_batches, in its order."""
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     rng = np.random.default_rng(seed)
-    window = window or READ_WINDOW
     starts = np.arange(0, rows.size, window)
     if shuffle:
         rng.shuffle(starts)
     for s in starts:
         part = rows[s: s + window]
         x = load_rows(sf, part, norm)
-        order = rng.permutation(part.size) if shuffle else np.arange(part.size)
-        for b in range(0, part.size, batch_size):
-            sel = order[b: b + batch_size]
-            yield part[sel], x[sel]
+        yield part, x, rng.permutation(part.size) if shuffle else np.arange(part.size)

@@ -14,19 +14,20 @@ from .handoff import to_array
 
 @torch.no_grad()
 def encode_rows(model, sf: SpectrogramFile, rows, norm: str = DEFAULT, device: str = "cpu",
-                batch_size: int | None = None, progress=None, errors: bool = False):
+                batch_size: int | None = None, progress=None, errors: bool = False, read_ahead: bool = True):
     """Latents (len(rows), D) on `device`, in the order of the sorted rows.
 
     batch_size: rows a batch [the device's, models.precision.inference_batch].
     errors: also each row's mean squared reconstruction error (len(rows),) on `device`, from the same pass
-    (the whole autoencoder instead of its encoder: about twice the work); then (latents, errors)."""
+    (the whole autoencoder instead of its encoder: about twice the work); then (latents, errors).
+    read_ahead: read and normalise the next window while this one is encoded (data.readahead; the same values)."""
     model = for_inference(model, device)
     batch_size = batch_size or inference_batch(device)
     rows = np.sort(np.asarray(rows))
     out = None
     err = torch.empty(len(rows), dtype=torch.float32, device=device) if errors else None
     pos = 0
-    for idx, x in iter_batches(sf, rows, batch_size, norm=norm, shuffle=False):
+    for idx, x in iter_batches(sf, rows, batch_size, norm=norm, shuffle=False, ahead=read_ahead):
         xb = torch.from_numpy(x).unsqueeze(1)
         if device == "cuda":
             xb = xb.pin_memory().to(device, non_blocking=True)

@@ -33,7 +33,8 @@ class InMemory:
 
 
 class Streamed:
-    """Batches read from the file in contiguous windows; host batches pinned and copied asynchronously."""
+    """Batches read from the file in contiguous windows, the next read while this one trains (data.readahead);
+    host batches pinned and copied asynchronously."""
 
     def __init__(self, sf: SpectrogramFile, rows, norm: str, device: str):
         self.sf, self.norm, self.device = sf, norm, device
@@ -43,7 +44,8 @@ class Streamed:
         return len(self.rows)
 
     def batches(self, batch_size: int, shuffle: bool, seed: int = 0):
-        for idx, x in iter_batches(self.sf, self.rows, batch_size, norm=self.norm, shuffle=shuffle, seed=seed):
+        for idx, x in iter_batches(self.sf, self.rows, batch_size, norm=self.norm, shuffle=shuffle, seed=seed,
+                                   ahead=True):
             t = torch.from_numpy(x).unsqueeze(1)
             if self.device == "cuda":
                 t = t.pin_memory().to(self.device, non_blocking=True)
