@@ -20,11 +20,38 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def cpu_type() -> dict:
+    """What decides the order of the CPU's sums, and so whether two machines give the same bits: the CPU model,
+    the instruction set torch's kernels dispatch to (oneDNN's blocking follows it: AVX2, AVX512, ...), and the
+    kernel family each BLAS chose (OpenBLAS by CPU: Haswell, SkylakeX, Zen, ...)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    out = {"model": model}
+    try:
+        import torch
+
+        out["torch_isa"] = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        out["blas"] = sorted({f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info()
+                              if i.get("user_api") == "blas"})
+    except ImportError:
+        pass
+    return out
+
+
 def describe(device: str | None = None) -> dict:
     """Machine, date, load, versions of the installed packages that matter, the thread counts in effect and
     their mode (gpuclust.threads.in_use), and the GPU when there is one."""
     env = {"machine": platform.node(), "processor": platform.processor() or platform.machine(),
-           "cpu_count": os.cpu_count(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M"),
+           "cpu_count": os.cpu_count(), "cpu": cpu_type(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M"),
            "load": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
            "threads": in_use(),
            "versions": {p: v for p in PACKAGES if (v := package_version(p)) is not None}}

@@ -40,6 +40,7 @@ def test_one_and_two_threads_give_identical_labels(tmp_path):
         assert env["threads"]["threads_option"] == n and env["threads"]["torch"] == 2
         assert env["threads"]["mode"] == "reproducible" and env["device"] == "cpu"
         assert cfg["compute_threads"] == 2 and cfg["reproducible"] is True
+        assert env["cpu"]["model"] and env["cpu"]["torch_isa"]  # what "the same type of CPU" means
 
 
 def test_compute_threads_auto_says_it_is_not_reproducible():
