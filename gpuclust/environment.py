@@ -20,10 +20,16 @@ def package_version(name: str) -> str | None:
         return None
 
 
+# Environment variables that limit which code paths the libraries dispatch to (read when each library loads)
+DISPATCH_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE",
+                      "NPY_DISABLE_CPU_FEATURES", "MKL_CBWR")
+
+
 def cpu_type() -> dict:
     """What decides the order of the CPU's sums, and so whether two machines give the same bits: the CPU model,
     the instruction set torch's kernels dispatch to (oneDNN's blocking follows it: AVX2, AVX512, ...), and the
-    kernel family each BLAS chose (OpenBLAS by CPU: Haswell, SkylakeX, Zen, ...)."""
+    kernel family each BLAS chose (OpenBLAS by CPU: Haswell, SkylakeX, Zen, ...), and which of the variables
+    that pin those choices were set."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -31,6 +37,9 @@ def cpu_type() -> dict:
     except OSError:
         pass
     out = {"model": model}
+    pinned = {v: os.environ[v] for v in DISPATCH_VARIABLES if os.environ.get(v)}
+    if pinned:  # set by the user to make machines of different types take the same code paths
+        out["pinned"] = pinned
     try:
         import torch
 

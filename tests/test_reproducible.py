@@ -66,3 +66,13 @@ def test_fixed_threads_sets_and_restores_torch_and_blas():
         assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
         assert used["mode"] == "reproducible" and describe("cpu")["threads"]["compute_threads"] == 1
     assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before
+
+
+def test_the_cpu_type_and_any_pinned_code_paths_are_recorded(monkeypatch):
+    from gpuclust.environment import cpu_type
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert "pinned" not in cpu_type() or "ONEDNN_MAX_CPU_ISA" not in cpu_type()["pinned"]
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    cpu = cpu_type()
+    assert cpu["model"] and cpu["torch_isa"] and cpu["pinned"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
