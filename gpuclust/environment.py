@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 
@@ -27,7 +28,7 @@ DISPATCH_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU
 
 def cpu_type() -> dict:
     """What decides the order of the CPU's sums, and so whether two machines give the same bits: the CPU model,
-    the instruction set torch's kernels dispatch to (oneDNN's blocking follows it: AVX2, AVX512, ...), and the
+    the instruction set torch's kernels dispatch to, when torch is loaded (oneDNN's blocking follows it: AVX2, AVX512, ...), and the
     kernel family each BLAS chose (OpenBLAS by CPU: Haswell, SkylakeX, Zen, ...), and which of the variables
     that pin those choices were set."""
     model = platform.processor() or platform.machine()
@@ -40,12 +41,9 @@ def cpu_type() -> dict:
     pinned = {v: os.environ[v] for v in DISPATCH_VARIABLES if os.environ.get(v)}
     if pinned:  # set by the user to make machines of different types take the same code paths
         out["pinned"] = pinned
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # as threads.in_use: recorded where torch is loaded, never imported for it
+    if torch is not None and hasattr(torch.backends, "cpu"):
         out["torch_isa"] = torch.backends.cpu.get_cpu_capability()
-    except (ImportError, AttributeError):
-        pass
     try:
         from threadpoolctl import threadpool_info
 

@@ -69,10 +69,13 @@ def test_fixed_threads_sets_and_restores_torch_and_blas():
 
 
 def test_the_cpu_type_and_any_pinned_code_paths_are_recorded(monkeypatch):
+    import torch  # the instruction set is recorded where torch is loaded
+
     from gpuclust.environment import cpu_type
 
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     assert "pinned" not in cpu_type() or "ONEDNN_MAX_CPU_ISA" not in cpu_type()["pinned"]
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     cpu = cpu_type()
-    assert cpu["model"] and cpu["torch_isa"] and cpu["pinned"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert cpu["model"] and cpu["pinned"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert cpu["torch_isa"] == torch.backends.cpu.get_cpu_capability()
