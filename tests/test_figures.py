@@ -9,7 +9,7 @@ from gpuclust.plots import figures, gallery
 def captured(monkeypatch):
     figs = []
     monkeypatch.setattr(figures, "save", lambda fig, path: figs.append(fig))
-    monkeypatch.setattr(gallery, "save", lambda fig, path: figs.append(fig))
+    monkeypatch.setattr(gallery, "save", lambda fig, path, **kw: figs.append(fig))
     return figs
 
 
@@ -57,3 +57,26 @@ def test_gallery_axes_carry_units(captured):
     assert any(ax.get_ylabel() == "frequency (Hz)" and ax.get_xlabel() == "time (s)" for ax in axes)
     assert any("velocity" in ax.get_ylabel() for ax in axes)
     assert "row 9" in " ".join(ax.get_title() for ax in axes)
+
+
+@pytest.mark.parametrize("n_examples,traces", [(5, True), (1, True), (5, False), (1, False)])
+def test_the_galleries_fixed_layout_crops_and_overlaps_nothing(captured, n_examples, traces):
+    """The gallery's layout is set in inches, not measured from its text: every label must still lie inside
+    the figure, and no panel's labels may run into its neighbour's, whatever the number of columns."""
+    img = np.random.default_rng(1).random((87, 100))
+    freqs, times = np.linspace(0.1, 25.0, 87), np.linspace(0, 60, 100)
+    tr = np.random.default_rng(2).normal(scale=3e-6, size=(n_examples, 3000)) if traces else None
+    gallery.cluster_gallery(11, 12, img, img, [img] * n_examples, list(range(100000, 100000 + n_examples)),
+                            [12.34] * n_examples, tr, freqs, times, 50.0, "g.png")
+    fig = captured[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]  # each panel with the labels and ticks it draws
+    for box in [*boxes, fig._suptitle.get_window_extent(renderer)]:
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, box
+    for a in range(len(boxes)):
+        for b in range(a + 1, len(boxes)):
+            overlap_w = min(boxes[a].x1, boxes[b].x1) - max(boxes[a].x0, boxes[b].x0)
+            overlap_h = min(boxes[a].y1, boxes[b].y1) - max(boxes[a].y0, boxes[b].y0)
+            assert overlap_w <= 0 or overlap_h <= 0, (fig.axes[a].get_title(), fig.axes[b].get_title())

@@ -20,7 +20,8 @@ def palette(k: int) -> list[str]:
     return [colours[i % len(colours)] for i in range(k)]
 
 
-def save(fig, path) -> None:
+def save(fig, path, tight: bool = True) -> None:
+    """Write `fig` as a PNG, atomically; `tight` crops it to what is drawn (one more layout pass)."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=110, bbox_inches="tight" if tight else None, format="png")
     plt.close(fig)
