@@ -408,6 +408,12 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in a.seeds.split(",")]
     only = set(a.only.split(",")) if a.only else None
     n_init = RunConfig().n_init
+    earlier = None
+    if a.merge and os.path.exists(a.out):  # refused before measuring anything, not after
+        with open(a.out) as fh:
+            earlier = json.load(fh)
+        if (earlier["rows"], earlier["seeds"], earlier["epochs_override"]) != (a.rows, seeds, a.epochs):
+            raise SystemExit(f"{a.out} was measured with other rows, seeds or epochs: cannot merge")
     results: dict[str, list] = {}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -441,11 +447,8 @@ def main(argv=None) -> int:
     run_info = {"environment": describe("cpu"), "rows": a.rows, "seeds": seeds, "epochs_override": a.epochs,
                 "load_average_before": load_before, "load_average_after": os.getloadavg()}
     doc = {**run_info, "scored_on": "all rows (the ceiling: its held-out 30 %)", "results": {}, "per_seed": {}}
-    if a.merge and os.path.exists(a.out):
-        with open(a.out) as fh:
-            doc = json.load(fh)
-        if (doc["rows"], doc["seeds"], doc["epochs_override"]) != (a.rows, seeds, a.epochs):
-            raise SystemExit(f"{a.out} was measured with other rows, seeds or epochs: cannot merge")
+    if earlier is not None:
+        doc = earlier
         doc.setdefault("merged", []).append({**run_info, "rows_measured": sorted(results)})
     doc["per_seed"].update(results)
     doc["results"].update({name: summary(v) for name, v in results.items()})
