@@ -62,7 +62,7 @@ def test_bench_novelty_and_bench_scenario_run_at_a_tiny_size(tmp_path):
     for cell in row["scores"].values():
         assert cell["false_alarms_at_1pct"] <= cell["false_alarms_at_5pct"]
     script = os.path.join(ROOT, "benchmarks", "bench_scenario.py")
-    r = subprocess.run([sys.executable, script, "--rows", "600", "--epochs", "1", "--set", "refine_epochs=1",
+    r = subprocess.run([sys.executable, script, "--rows", "400", "--epochs", "1", "--set", "refine_epochs=1",
                         "--out-dir", str(tmp_path / "s")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -11,7 +11,7 @@ from gpuclust.errors import GpuclustError
 from gpuclust.latents import load_latents
 from gpuclust.pipeline.config import make_config
 
-SMALL = ["--synth-rows", "600", "--epochs", "2", "--refine-epochs", "1", "--k", "4", "--n-init", "1",
+SMALL = ["--synth-rows", "400", "--epochs", "1", "--refine-epochs", "1", "--k", "4", "--n-init", "1",
          "--tsne-max-points", "100", "--device", "cpu", "-q", "--no-explore"]
 
 

@@ -70,7 +70,7 @@ def test_the_sources_of_a_stage_share_one_memory_budget(tmp_path):
 
 
 def test_the_stages_after_training_hold_read_windows_not_every_image(tmp_path, monkeypatch):
-    """Issue 19's done-when: the same 4,000 rows with 4x larger images (40 x 40 -> 80 x 80) may raise the peak
+    """Issue 19's done-when: the same 2,500 rows with 4x larger images (40 x 40 -> 80 x 80) may raise the peak
     of each stage after training (embed, cluster, t-SNE, figures; traced NumPy and Python allocations above
     what the stage started with) by about the read windows' images, never by the images of every row. The
     budget for holding rows is 1 KB here, so every stage streams; windows are shrunk to be small beside
@@ -82,7 +82,7 @@ def test_the_stages_after_training_hold_read_windows_not_every_image(tmp_path, m
     from gpuclust.pipeline.config import make_config
     from gpuclust.pipeline.run import run
 
-    n, window = 4000, 64
+    n, window = 2500, 64
     monkeypatch.setattr(loader, "READ_WINDOW", window)
     monkeypatch.setattr(loader, "NORM_BLOCK", window)
     monkeypatch.setattr(spectrograms, "MAX_SLICE_ROWS", window)
