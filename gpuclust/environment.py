@@ -27,10 +27,10 @@ DISPATCH_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU
 
 
 def cpu_type() -> dict:
-    """What decides the order of the CPU's sums, and so whether two machines give the same bits: the CPU model,
-    the instruction set torch's kernels dispatch to, when torch is loaded (oneDNN's blocking follows it: AVX2, AVX512, ...), and the
-    kernel family each BLAS chose (OpenBLAS by CPU: Haswell, SkylakeX, Zen, ...), and which of the variables
-    that pin those choices were set."""
+    """What decides the order of the CPU's sums, and so whether two machines give the same bits: the CPU model;
+    the instruction set torch's kernels dispatch to, when torch is loaded (oneDNN's blocking follows it: AVX2,
+    AVX512, ...); the kernel family each BLAS chose (OpenBLAS by CPU: Haswell, SkylakeX, Zen, ...); and which
+    of the variables that pin those choices were set."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -58,7 +58,8 @@ def describe(device: str | None = None) -> dict:
     """Machine, date, load, versions of the installed packages that matter, the thread counts in effect and
     their mode (gpuclust.threads.in_use), and the GPU when there is one."""
     env = {"machine": platform.node(), "processor": platform.processor() or platform.machine(),
-           "cpu_count": os.cpu_count(), "cpu": cpu_type(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M"),
+           "cpu_count": os.cpu_count(), "cpu": cpu_type(), "python": platform.python_version(),
+           "date": time.strftime("%Y-%m-%d %H:%M"),
            "load": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
            "threads": in_use(),
            "versions": {p: v for p in PACKAGES if (v := package_version(p)) is not None}}

@@ -38,14 +38,14 @@ def pick_examples(dist: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
 
 def _layout(n_cols: int, has_tr: bool):
     """The figure and its grid, margins and gaps in inches whatever the number of columns."""
-    width = LEFT_IN + RIGHT_IN + COL_IN * n_cols
-    height = TOP_IN + BOTTOM_IN + SPEC_IN + ((GAP_IN + TRACE_IN) if has_tr else 0.0)
-    fig = plt.figure(figsize=(width, height))
-    plot_h = height - TOP_IN - BOTTOM_IN
     rows = (SPEC_IN, TRACE_IN) if has_tr else (SPEC_IN,)
+    gap = GAP_IN if has_tr else 0.0
+    width = LEFT_IN + RIGHT_IN + COL_IN * n_cols
+    height = TOP_IN + BOTTOM_IN + sum(rows) + gap
+    fig = plt.figure(figsize=(width, height))
     gs = fig.add_gridspec(len(rows), n_cols, height_ratios=rows, left=LEFT_IN / width, right=1 - RIGHT_IN / width,
                           top=1 - TOP_IN / height, bottom=BOTTOM_IN / height,
-                          wspace=0.3, hspace=GAP_IN / (plot_h - GAP_IN) * len(rows) if has_tr else 0.0)
+                          wspace=0.3, hspace=gap / (sum(rows) / len(rows)))  # matplotlib's: over the mean row
     return fig, gs
 
 
@@ -57,7 +57,10 @@ def cluster_gallery(j: int, k: int, mean_img, centroid_img, examples, example_ro
     fig, gs = _layout(n_cols, has_tr)
     first = fig.add_subplot(gs[0, 0])
     _show(first, mean_img, freqs, times, "mean spectrogram", ylabel=True)
-    spec = lambda c: fig.add_subplot(gs[0, c], sharex=first, sharey=first)  # noqa: E731
+
+    def spec(c):  # the spectrograms share the mean's axes
+        return fig.add_subplot(gs[0, c], sharex=first, sharey=first)
+
     if centroid_img is not None:
         _show(spec(1), centroid_img, freqs, times, "decoded centroid", ylabel=False)
     for c, (img, row, d) in enumerate(zip(examples, example_rows, example_dist)):
