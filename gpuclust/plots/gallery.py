@@ -1,7 +1,7 @@
 """Per-cluster gallery: mean spectrogram, decoded centroid, and members at increasing distance from the centre.
 
 A run draws one per cluster, so its layout is fixed in inches rather than measured from the text
-(matplotlib's tight layout and tight bounding box drew every label three times: 1.9 s a gallery, most
+(matplotlib's tight layout and tight bounding box drew every label three times: 1.7-1.9 s a gallery, most
 of a small run's figures stage). The spectrograms share one frequency axis, labelled once.
 """
 from __future__ import annotations
