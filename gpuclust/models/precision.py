@@ -1,5 +1,5 @@
-"""The one rule for how a network runs on each device: its precision, its memory layout, and, for passes without
-gradients, its batch size.
+"""The one rule for how a network runs on each device: its precision, and, for passes without gradients, its
+memory layout and batch size.
 
 Precision: bfloat16 autocast on a GPU, float32 on the CPU. bfloat16 keeps float32's range (no loss scaling
 needed) and doubles throughput on the tensor cores; on the CPU autocast would only slow the convolutions down.
@@ -11,13 +11,6 @@ against 2,703 spectrograms/s; the encoder alone 31,685 against 9,866, 184 GFLOP/
 staying in the caches; the results differ by under 1e-7. oneDNN splits a batch this size by thread count, so
 encoding runs at the fixed count of runs (gpuclust.threads). On a GPU the layout and the batch of 1,024 stay as
 they were until they are measured there (`benchmarks/gpu_session.sh`, step inference).
-
-Training on the CPU (reconstruction, refinement, DEC): the model in channels-last layout too, the batches as they
-come. Measured on the 2-core AMD EPYC VM (AVX2) with the training loop itself (`benchmarks/bench_train_layout.py`,
-`results/train-layout-cpu-amd-epyc.json`): the default autoencoder trained 1.6x faster (batch 64), the U-Net
-1.3-1.4x; in the contiguous layout oneDNN is not used for the transposed convolutions' backward pass, over half
-the step. The weights differ from contiguous training in the last bits, as on another CPU; the held-out quality
-evaluation was rerun with it (`results/quality-heldout-channels-last-amd-epyc.json`).
 """
 from __future__ import annotations
 
@@ -37,13 +30,6 @@ def autocast(device: str):
 def inference_batch(device: str) -> int:
     """Rows a batch for passes without gradients on `device`."""
     return INFERENCE_BATCH.get(device, DEFAULT_INFERENCE_BATCH)
-
-
-def for_training(model: torch.nn.Module, device: str) -> torch.nn.Module:
-    """`model` itself, moved to `device` in the layout training runs fastest in there (channels-last on the CPU);
-    done before its optimiser is built, so that the optimiser's state takes the same layout."""
-    model.to(device)
-    return model.to(memory_format=torch.channels_last) if device == "cpu" else model
 
 
 def for_inference(model: torch.nn.Module, device: str) -> torch.nn.Module:

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from ..latents.encode import encode_source
 from ..models.dec import DEC, soft_assignment, target_distribution
-from ..models.precision import for_training
 from .checkpoint import save_checkpoint
 from .loop import Epoch, Objective, run_epochs
 
@@ -73,7 +72,7 @@ def train_dec(model: DEC, source, device: str = "cpu", gamma: float = 1e-3, tol:
               max_epochs: int = 20, updates_per_epoch: int = 2, batch_size: int = 64, lr: float = 1e-3,
               seed: int = 0, out_dir=None, quiet: bool = False) -> list[dict]:
     """Refine encoder and centres until fewer than `tol` of the labels change between target updates."""
-    for_training(model, device)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n_batches = max(1, -(-len(source) // batch_size))
     every = max(1, n_batches // updates_per_epoch)

@@ -25,7 +25,6 @@ from ..backend import to_numpy
 from ..errors import GpuclustError
 from ..latents.encode import encode_source
 from ..models.dec import target_distribution
-from ..models.precision import for_training
 from .checkpoint import save_checkpoint
 from .loop import Epoch, Objective, run_epochs
 
@@ -115,7 +114,7 @@ def refine(model, source, k: int, device: str = "cpu", epochs: int = 5, gamma: f
     by default `source` itself.
     """
     torch.manual_seed(seed)
-    for_training(model, device)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     fit_source = source if fit_source is None else fit_source
     objective = MixtureRefinement(model, source, fit_source, k, device, gamma, seed, n_init, out_dir, quiet)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..atomic import write_json
 from ..errors import GpuclustError
-from ..models.precision import autocast, for_inference, for_training
+from ..models.precision import autocast, for_inference
 from .checkpoint import check_same_model, load_checkpoint, save_checkpoint
 from .loop import Epoch, Objective, check_not_empty, run_epochs
 
@@ -100,7 +100,7 @@ def train_autoencoder(model, train, val, cfg: TrainConfig, out_dir, device: str 
     os.makedirs(out_dir, exist_ok=True)
     last = os.path.join(out_dir, "last.pt")
     torch.manual_seed(cfg.seed)
-    for_training(model, device)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)  # the learning rate asked for is the one used
     history, best_val, bad, start = [], math.inf, 0, 1
     best_state = None
