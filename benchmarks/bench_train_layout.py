@@ -120,8 +120,7 @@ def main(argv=None) -> int:
         med = float(np.median(ts))
         results.append({"model": arch, "layout": lay, "median_s": med, "seconds": ts,
                         "spectrograms_per_s": a.rows / med, "gflop_per_s": flops[arch] * a.rows / med / 1e9})
-    speedup = {arch: {"median": next(r["median_s"] for r in results if r["model"] == arch and r["layout"] == LAYOUTS[0])
-                      / next(r["median_s"] for r in results if r["model"] == arch and r["layout"] == LAYOUTS[1]),
+    speedup = {arch: {"median": float(np.median(times[(arch, LAYOUTS[0])]) / np.median(times[(arch, LAYOUTS[1])])),
                       "per_round": [c / cl for c, cl in zip(times[(arch, LAYOUTS[0])], times[(arch, LAYOUTS[1])])]}
                for arch in MODELS}
     doc = {"benchmark": "bench_train_layout", "environment": describe("cpu"), "rows": a.rows, "batch": a.batch,
