@@ -88,6 +88,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="the run's fixed compute_threads")
     ap.add_argument("--out", default="benchmarks/results/train-layout.json")
     a = ap.parse_args(argv)
+    for name in ("rows", "batch", "repeats", "threads"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name} must be at least 1, got {getattr(a, name)}")
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "d.h5")
