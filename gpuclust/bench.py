@@ -412,7 +412,7 @@ def bench_figure(res: dict, path) -> None:
             ax.loglog(*zip(*have), "o-", color=c, label=label)
     ax.set_xlabel(f"number of latent vectors N (D = {rows[0]['d']}, K = {rows[0]['k']})")
     ax.set_ylabel("time per EM iteration (ms)")
-    ax.set_title(f"Gaussian mixture EM, {res['environment'].get('gpu') or res['environment']['processor']}")
+    ax.set_title(f"Gaussian mixture EM, {res['environment'].get('gpu') or res['environment']['processor']}", y=1.0)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     save(fig, path)

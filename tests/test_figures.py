@@ -80,3 +80,25 @@ def test_the_galleries_fixed_layout_crops_and_overlaps_nothing(captured, n_examp
             overlap_w = min(boxes[a].x1, boxes[b].x1) - max(boxes[a].x0, boxes[b].x0)
             overlap_h = min(boxes[a].y1, boxes[b].y1) - max(boxes[a].y0, boxes[b].y0)
             assert overlap_w <= 0 or overlap_h <= 0, (fig.axes[a].get_title(), fig.axes[b].get_title())
+
+
+def test_bench_figures_draws_every_figure_and_the_same_tree_gives_the_same_pixels(tmp_path):
+    """The comparison benchmarks/bench_figures.py makes of two checkouts, made of this one with itself."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "f.json"
+    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "bench_figures.py"), "--repeats", "1",
+                        "--rounds", "1", "--against", root, "--out", str(out)], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    names = {"loss", "tsne", "confusion", "temporal", "gallery", "map", "k_selection"}
+    assert set(doc["seconds"]["this tree"]) == set(doc["same_pixels"]) == names
+    assert all(doc["same_pixels"].values()) and all(s > 0 for s in doc["seconds"]["against"].values())
+    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "bench_figures.py"), "--against",
+                        str(tmp_path), "--out", str(tmp_path / "g.json")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no gpuclust/plots there" in r.stderr and not (tmp_path / "g.json").exists()

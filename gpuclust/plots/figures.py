@@ -21,7 +21,7 @@ def loss_figure(history: list[dict], path, title="Autoencoder training") -> None
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (MSE)")
     ax.set_yscale("log")
-    ax.set_title(title)
+    ax.set_title(title, y=1.0)
     ax.legend()
     ax.grid(alpha=0.3)
     save(fig, path)
@@ -37,13 +37,13 @@ def tsne_figure(xy, labels, k: int, path, title="t-SNE of the latent space") -> 
         a.scatter(xy[m, 0], xy[m, 1], s=size, color=cols[j], label=f"cluster {j}", alpha=0.7, linewidths=0)
     a.set_xlabel("t-SNE 1")
     a.set_ylabel("t-SNE 2")
-    a.set_title(title)
+    a.set_title(title, y=1.0)
     a.legend(markerscale=max(1, 6 / size), fontsize=8, loc="best", frameon=True)
     counts = np.bincount(labels, minlength=k)
     b.bar(np.arange(k), counts, color=cols)
     b.set_xlabel("cluster")
     b.set_ylabel("number of events")
-    b.set_title("cluster sizes")
+    b.set_title("cluster sizes", y=1.0)
     b.set_xticks(np.arange(k))
     save(fig, path)
 
@@ -69,7 +69,7 @@ def map_figure(ref_xy, ref_labels, new_xy, new_labels, unknown, k: int, path,
                    linewidths=0.9, label=f"unknown ({int((~known).sum())})")
     ax.set_xlabel("t-SNE 1")
     ax.set_ylabel("t-SNE 2")
-    ax.set_title(title + " (faint: the run's own events)")
+    ax.set_title(title + " (faint: the run's own events)", y=1.0)
     ax.legend(fontsize=8, loc="best", frameon=True)
     save(fig, path)
 
@@ -100,7 +100,7 @@ def k_selection_figure(result: dict, path) -> None:
         _mark_choice(ax, chosen.get(criterion_of[key]) if chosen else _legacy_choice(result, key))
         ax.set_xlabel("K (clusters)")
         ax.set_ylabel(label)
-        ax.set_title(label)
+        ax.set_title(label, y=1.0)
         ax.grid(alpha=0.3)
     if ent:
         ax = axes[0][-1]
@@ -109,7 +109,7 @@ def k_selection_figure(result: dict, path) -> None:
         _mark_choice(ax, chosen.get("entropy") or {"k": ent["k"]})
         ax.set_xlabel(f"clusters (merged from {len(curve)} components)")
         ax.set_ylabel("posterior entropy")
-        ax.set_title("entropy merging")
+        ax.set_title("entropy merging", y=1.0)
         ax.grid(alpha=0.3)
     fig.suptitle("Choosing K" + (f": {result['auto']['criterion']} chose {result['auto']['k']}"
                                  if result.get("auto") else ""))
@@ -151,7 +151,7 @@ def confusion_figure(cm: np.ndarray, class_names, path, cluster_names=None) -> N
                        fontsize=8)
     ax.set_xlabel("cluster")
     ax.set_ylabel("true class")
-    ax.set_title("Clusters against ground truth")
+    ax.set_title("Clusters against ground truth", y=1.0)
     fig.colorbar(im, ax=ax, label="fraction of the class")
     save(fig, path)
 

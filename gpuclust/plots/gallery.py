@@ -21,7 +21,7 @@ def _show(ax, img, freqs, times, title, ylabel):
     if freqs is not None and times is not None:
         extent = [times[0], times[-1], freqs[0], freqs[-1]]
     ax.imshow(img, origin="lower", aspect="auto", extent=extent, cmap="magma")
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title, fontsize=8, y=1.0)
     ax.set_xlabel("time (s)" if extent else "time bin", fontsize=7)
     if ylabel:
         ax.set_ylabel("frequency (Hz)" if extent else "frequency bin", fontsize=7)
