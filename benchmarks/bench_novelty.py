@@ -273,7 +273,7 @@ def held_out_runs(a, seed: int, held_out: list[str], overrides: dict, backend, k
                 opts["epochs"] = a.epochs
             t = time.perf_counter()
             run(make_config(None, data=seen, out=os.path.join(tmp, f"run-{name}"), **opts), backend,
-                log=lambda *x: None, explore=False)  # the flags are measured, not the page
+                log=lambda *x: None, explore=False, until="cluster")  # the flags are measured, not the map or figures
             out = os.path.join(tmp, f"predict-{name}")
             predict(os.path.join(tmp, f"run-{name}"), [later], out, backend, log=lambda *x: None, explore=False)
             model = load_run_model(os.path.join(tmp, f"run-{name}"))
