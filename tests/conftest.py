@@ -14,7 +14,24 @@ import pytest  # noqa: E402
 from gpuclust.backend import gpu_available  # noqa: E402
 
 
+# Seconds each file took on the 2-core VM (2026-12-07, `--junitxml`, both workers busy); unlisted files are
+# quick. `-n auto --dist loadfile` hands out whole files in the order collected, one to each idle worker:
+# with the heaviest first, the two workers end within seconds of each other. pytest-xdist's own order
+# (most tests first) left test_benchmarks.py (few tests, 287 s) to start last: one worker ran it alone
+# for a minute and a half (13 min 12 s in all).
+HEAVY_FILES = {"test_benchmarks.py": 287, "test_run.py": 216, "test_monitoring.py": 162, "test_distributed.py": 128,
+               "test_explore.py": 116, "test_bad_inputs.py": 113, "test_models_training.py": 98,
+               "test_scale_memory.py": 65, "test_reproducible.py": 65, "test_archive.py": 47, "test_faults.py": 44,
+               "test_sklearn_conformance.py": 27}
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist >= 3.8: keep the order collected (above)
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -HEAVY_FILES.get(item.path.name, 0))  # stable: a file's tests keep their order
     if gpu_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU with CuPy")
