@@ -247,9 +247,11 @@ def output_dir(path: str, option: str = "--out", fresh: bool = False):
 
 def ensure_writable_file(path: str, option: str = "output") -> None:
     """The directory of an output file exists (or can be made) and takes files."""
-    ensure_writable_dir(os.path.dirname(os.path.abspath(path)) or ".", option)
     if os.path.isdir(path):
         raise GpuclustError(f"{path}: is a directory; {option} must name a file")
+    if os.fspath(path).endswith(os.sep):  # without this, the write failed at the end on its temporary file
+        raise GpuclustError(f"{path}: ends in {os.sep}, a directory's name; {option} must name a file")
+    ensure_writable_dir(os.path.dirname(os.path.abspath(path)) or ".", option)
 
 
 # -- HDF5 on a full disk -----------------------------------------------------------------------

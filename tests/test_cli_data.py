@@ -42,3 +42,12 @@ def test_spectrograms_command_on_a_real_recording(tmp_path):
     assert "87 x 100" in r.output and "catalogue: yes" in r.output
     r = run("spectrograms", real_waveform(), "-o", out, "--on", "1e9", "--off", "1e8", "--append")
     assert r.exit_code == 2 and "no events detected" in r.output
+
+
+def test_an_output_file_named_like_a_directory_is_refused_before_any_work(tmp_path):
+    """`x.h5/` is a directory's name: one line up front, not a failure on a temporary file at the end."""
+    r = run("synth", f"{tmp_path / 'new.h5'}/", "--rows", 16)
+    assert r.exit_code == 2 and "a directory's name; OUTPUT must name a file" in r.output, r.output
+    r = run("synth", tmp_path, "--rows", 16)  # an existing directory: click's own check
+    assert r.exit_code == 2 and "is a directory" in r.output, r.output
+    assert list(tmp_path.iterdir()) == []
