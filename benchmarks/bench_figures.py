@@ -86,13 +86,19 @@ def main(argv=None) -> int:
     if a.child:
         print(json.dumps(draw(*a.child, a.repeats)))
         return 0
+    from gpuclust.atomic import ensure_writable_file, write_json
+    from gpuclust.environment import describe
+    from gpuclust.errors import GpuclustError
+
+    try:
+        ensure_writable_file(a.out, "--out")  # before the drawing, not after it
+    except GpuclustError as e:
+        ap.error(str(e))
     trees = {"this tree": ROOT}
     if a.against:
         if not os.path.isdir(os.path.join(a.against, "gpuclust", "plots")):
             ap.error(f"--against {a.against}: no gpuclust/plots there (give a checkout of this repository)")
         trees["against"] = os.path.abspath(a.against)
-    from gpuclust.atomic import write_json
-    from gpuclust.environment import describe
 
     best: dict = {name: {} for name in trees}
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,8 +107,7 @@ def main(argv=None) -> int:
                 png = os.path.join(tmp, name.replace(" ", "-"))
                 os.makedirs(png, exist_ok=True)
                 cmd = [sys.executable, os.path.abspath(__file__), "--child", tree, png, "--repeats", str(a.repeats)]
-                env = {**os.environ, "PYTHONPATH": tree}
-                done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
+                done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)  # draw() puts `tree` first
                 if done.returncode:
                     sys.exit(f"bench_figures: drawing with {tree} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
                 for fig, s in json.loads(done.stdout).items():

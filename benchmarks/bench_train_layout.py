@@ -75,10 +75,11 @@ def flops_per_row(model, x) -> float:
 def main(argv=None) -> int:
     import torch
 
-    from gpuclust.atomic import write_json
+    from gpuclust.atomic import ensure_writable_file, write_json
     from gpuclust.data.spectrograms import open_spectrograms
     from gpuclust.data.synth import write_synthetic
     from gpuclust.environment import describe
+    from gpuclust.errors import GpuclustError
     from gpuclust.training.sources import InMemory
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,6 +92,10 @@ def main(argv=None) -> int:
     for name in ("rows", "batch", "repeats", "threads"):
         if getattr(a, name) < 1:
             ap.error(f"--{name} must be at least 1, got {getattr(a, name)}")
+    try:
+        ensure_writable_file(a.out, "--out")  # before minutes of training, not after
+    except GpuclustError as e:
+        ap.error(str(e))
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "d.h5")
