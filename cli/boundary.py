@@ -10,6 +10,7 @@ line, exit code 143 (130 for Ctrl-C), and where the command has --resume, how to
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -60,6 +61,16 @@ def _debug() -> bool:
 
 def _say(msg: str) -> None:
     click.echo(f"gpuclust: {' '.join(str(msg).split())}", err=True)
+
+
+@contextlib.contextmanager
+def user_error():
+    """A GpuclustError raised outside a command (by the group's own options) in the same one line, exit 2."""
+    try:
+        yield
+    except GpuclustError as e:
+        _say(f"error: {e}")
+        sys.exit(USER_ERROR)
 
 
 def os_error_message(e: OSError) -> str:

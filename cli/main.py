@@ -20,12 +20,22 @@ from . import analysis, data, explore, pipeline
 @click.option("--debug", is_flag=True, help="Show the full traceback of an internal error (for bug reports).")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="CPU threads for torch and BLAS [the cores not busy with other work].")
-def cli(debug, threads):
+@click.option("--portable", is_flag=True, envvar="GPUCLUST_PORTABLE",
+              help="The same results on any x86-64 CPU with AVX2: every library takes its AVX2 code path "
+                   "(slower on CPUs with more; see the README's Reproducible results).")
+def cli(debug, threads, portable):
     """Cluster seismic spectrograms: encoder, Gaussian mixture or K-means, t-SNE and a report, on GPU or CPU."""
     from gpuclust.threads import configure
 
     if debug:
         os.environ["GPUCLUST_DEBUG"] = "1"
+    if portable:
+        from gpuclust import portable as pins
+
+        from .boundary import user_error
+
+        with user_error():
+            pins.enable()  # before any command loads NumPy or torch, which read the pins once
     configure(threads)
 
 

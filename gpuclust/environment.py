@@ -39,8 +39,11 @@ def cpu_type() -> dict:
         pass
     out = {"model": model}
     pinned = {v: os.environ[v] for v in DISPATCH_VARIABLES if os.environ.get(v)}
-    if pinned:  # set by the user to make machines of different types take the same code paths
+    if pinned:  # set by the user or by portable mode, to make machines of different types take the same paths
         out["pinned"] = pinned
+    from .portable import active
+
+    out["portable"] = active()
     torch = sys.modules.get("torch")  # as threads.in_use: recorded where torch is loaded, never imported for it
     if torch is not None and hasattr(torch.backends, "cpu"):
         out["torch_isa"] = torch.backends.cpu.get_cpu_capability()
