@@ -40,10 +40,20 @@ def run_small(out_dir: str, cache: str, extra_env: dict | None = None, portable:
         raise SystemExit(f"the run failed (exit {r.returncode}): {(r.stdout + r.stderr).strip()[-500:]}")
 
 
-def digests(run_dir: str) -> dict:
+def digests(run_dir: str, cache: str) -> dict:
+    """SHA-256 of the built-in data the run made (its spectrograms), the latents, the labels and the map."""
+    import glob
+
+    import h5py
+    import numpy as np
+
     from gpuclust.latents import load_latents
 
-    out = {"latents": hashlib.sha256(load_latents(os.path.join(run_dir, "latents.h5")).z.tobytes()).hexdigest()}
+    data = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(cache, "synthetic-*.h5"))):
+        with h5py.File(path) as f:
+            data.update(np.ascontiguousarray(f["4.0/Spectrogram"][:]).tobytes())
+    out = {"data": data.hexdigest(), "latents": hashlib.sha256(load_latents(os.path.join(run_dir, "latents.h5")).z.tobytes()).hexdigest()}
     for name in OUTPUTS:
         with open(os.path.join(run_dir, name), "rb") as f:
             out[name] = hashlib.sha256(f.read()).hexdigest()
@@ -66,11 +76,12 @@ def versions() -> dict:
 def measure(extra_env: dict | None = None, portable: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = os.path.join(tmp, "run")
-        run_small(run_dir, os.path.join(tmp, "cache"), extra_env, portable)
+        cache = os.path.join(tmp, "cache")
+        run_small(run_dir, cache, extra_env, portable)
         with open(os.path.join(run_dir, "environment.json")) as f:
             env = json.load(f)
         command = "gpuclust " + ("--portable " if portable else "") + "run " + " ".join(SMALL)
-        return {"command": command, "digests": digests(run_dir),
+        return {"command": command, "digests": digests(run_dir, cache),
                 "cpu": env["cpu"], "versions": versions(),
                 "date": env["date"], "machine": env["machine"]}
 

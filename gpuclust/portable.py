@@ -2,9 +2,9 @@
 
 A fixed thread count makes a run repeat itself on one type of CPU (gpuclust.threads). On another type the
 libraries choose other kernels, and so sum in another order: measured on the 2-core AMD VM by pinning each
-library to another instruction set in turn (the README's "Reproducible results"), torch's ATen kernels
-(vector width), oneDNN's convolutions and MKL's GEMM each changed the trained latents and the labels;
-OpenBLAS and NumPy did not at that size, and are pinned all the same. Portable mode pins all five, before any
+library to another instruction set in turn (`benchmarks/portable_reference.py --sensitivity`), torch's ATen
+kernels (vector width), oneDNN's convolutions and MKL's GEMM each changed the latents, labels and map,
+OpenBLAS the map (openTSNE), NumPy the built-in data itself. Portable mode pins all five, before any
 of them is loaded (the variables are read at import or first call, so this is decided once, at the CLI's
 edge, and inherited by the Dask workers a run starts):
 

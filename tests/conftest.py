@@ -21,7 +21,7 @@ from gpuclust.backend import gpu_available  # noqa: E402
 # for a minute and a half (13 min 12 s in all).
 HEAVY_FILES = {"test_benchmarks.py": 287, "test_run.py": 216, "test_monitoring.py": 162, "test_distributed.py": 128,
                "test_explore.py": 116, "test_bad_inputs.py": 113, "test_models_training.py": 98,
-               "test_scale_memory.py": 65, "test_reproducible.py": 65, "test_archive.py": 47, "test_faults.py": 44,
+               "test_scale_memory.py": 65, "test_reproducible.py": 65, "test_portable.py": 35, "test_archive.py": 47, "test_faults.py": 44,
                "test_sklearn_conformance.py": 27}
 
 
