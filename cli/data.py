@@ -133,7 +133,7 @@ def spectrograms(inputs, output, start, end, stations, channels, workers, dask, 
     d = DetectionParams(sta_s=sta, lta_s=lta, on=on_, off=off, min_gap_s=min_gap, channel=channels)
     p.check()
     d.check()
-    ensure_writable_file(output, "--output")
+    ensure_writable_file(output, "--output", inputs=inputs)
     if append:
         from gpuclust.data.waveforms import waveforms_to_ris
 
@@ -236,9 +236,11 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
     from gpuclust.latents import Latents, save_latents
     from gpuclust.latents.encode import encode_rows
     from gpuclust.latents.handoff import to_array
+    from gpuclust.atomic import ensure_writable_file
     from gpuclust.threads import fixed_threads
     from gpuclust.training.checkpoint import load_model
 
+    ensure_writable_file(out, "-o", inputs=(checkpoint, path))  # before the encoding, not at its end
     backend = resolve_backend(device)
     model, _ = load_model(checkpoint, backend.device)  # first: a missing or damaged checkpoint is named as such
     norm = norm or training_norm(checkpoint)

@@ -39,6 +39,10 @@ def explore(run_dir, out, model_run, method, remap, device, thumbnails_mb, serve
     from gpuclust.backend import resolve_backend
     from gpuclust.explore import EXPLORE_FILE, write_explore
 
+    if out is not None:
+        from gpuclust.atomic import ensure_writable_file
+
+        ensure_writable_file(out, "-o")  # before the map is computed, and naming the path given
     dev = resolve_backend(device).device if method == "umap" else "cpu"
     page = write_explore(run_dir, out, run=model_run, method=method, device=dev, remap=remap,
                          thumb_budget_mb=thumbnails_mb, log=click.echo)

@@ -245,12 +245,21 @@ def output_dir(path: str, option: str = "--out", fresh: bool = False):
         raise
 
 
-def ensure_writable_file(path: str, option: str = "output") -> None:
-    """The directory of an output file exists (or can be made) and takes files."""
+def ensure_writable_file(path: str, option: str = "output", inputs=()) -> None:
+    """The directory of an output file exists (or can be made) and takes files; the file is not one of the
+    command's `inputs` (the atomic write would replace it) and, where it exists, is a regular file (a FIFO or a
+    device such as /dev/null would be replaced by one)."""
     if os.path.isdir(path):
         raise GpuclustError(f"{path}: is a directory; {option} must name a file")
     if os.fspath(path).endswith(os.sep):  # without this, the write failed at the end on its temporary file
         raise GpuclustError(f"{path}: ends in {os.sep}, a directory's name; {option} must name a file")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise GpuclustError(f"{path}: exists and is not a regular file (a device, FIFO or socket); "
+                            f"{option} must name a file")
+    for given in inputs:
+        if os.path.isfile(given) and os.path.exists(path) and os.path.samefile(given, path):
+            raise GpuclustError(f"{path}: is also an input ({given}); {option} must name another file, "
+                                "or the input would be replaced")
     ensure_writable_dir(os.path.dirname(os.path.abspath(path)) or ".", option)
 
 

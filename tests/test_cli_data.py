@@ -51,3 +51,26 @@ def test_an_output_file_named_like_a_directory_is_refused_before_any_work(tmp_pa
     r = run("synth", tmp_path, "--rows", 16)  # an existing directory: click's own check
     assert r.exit_code == 2 and "is a directory" in r.output, r.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_that_is_an_input_or_not_a_regular_file_is_refused_and_left_alone(tmp_path):
+    """`embed ... in.h5 -o in.h5` replaced the input with its latents (exit 0); `synth FIFO` replaced the FIFO
+    (and, as root, `synth /dev/full` the device) with an HDF5 file."""
+    import os
+
+    data = tmp_path / "in.h5"
+    assert run("synth", data, "--rows", 16).exit_code == 0
+    before = data.read_bytes()
+    r = run("embed", tmp_path / "no-checkpoint.pt", data, "-o", data)  # refused before the checkpoint is read
+    assert r.exit_code == 2 and "is also an input" in r.output and str(data) in r.output, r.output
+    assert data.read_bytes() == before
+    r = run("spectrograms", data, "-o", data)
+    assert r.exit_code == 2 and "is also an input" in r.output, r.output
+    assert data.read_bytes() == before
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run("synth", fifo, "--rows", 16)
+    assert r.exit_code == 2 and "not a regular file" in r.output, r.output
+    assert not os.path.isfile(fifo) and not (tmp_path / "fifo.csv").exists()
+    r = run("embed", tmp_path / "no-checkpoint.pt", data, "-o", f"{tmp_path / 'nodir'}/")
+    assert r.exit_code == 2 and "a directory's name" in r.output and ".tmp" not in r.output, r.output
