@@ -385,3 +385,26 @@ def test_predict_cuts_new_waveforms_as_the_archive_job_cut_the_runs_data(archive
     alone = tmp_path / "alone.h5"
     run_archive([day], alone, **args())  # the same file through the archive job with the run's options
     assert_same_file(path, alone)
+
+
+def test_predict_on_waveform_files_skips_a_bad_file_and_labels_the_rest(archive, tmp_path):
+    """Regression: one empty file among predict's waveform files ended the job (exit 2, no output at all);
+    as in the archive job, it is named, listed in skipped.csv and skipped."""
+    from types import SimpleNamespace
+
+    from gpuclust.pipeline.predict import _spectrogram_file
+
+    model = SimpleNamespace(meta={"data": {"waveform_params": {"on": 8.0, "off": 2.0}}}, has_encoder=True)
+    days = sorted(str(p) for p in archive.rglob("*.001"))[:2]
+    (tmp_path / "empty.mseed").write_bytes(b"")
+    (tmp_path / "p").mkdir()
+    said = []
+    path = _spectrogram_file(model, [days[0], str(tmp_path / "empty.mseed"), days[1]], str(tmp_path / "p"),
+                             log=said.append)
+    with open_spectrograms(path) as sf:
+        assert sf.n_rows > 0
+    assert any("empty.mseed: ObsPy cannot read it" in s and s.startswith("skipped") for s in said), said
+    rows = list(csv.reader(open(path + ".skipped.csv")))
+    assert rows[0] == ["unit", "reason"] and [r[0] for r in rows[1:]] == [str(tmp_path / "empty.mseed")]
+    with pytest.raises(GpuclustError, match="none of the 1 waveform file"):
+        _spectrogram_file(model, [str(tmp_path / "empty.mseed")], str(tmp_path / "p"), log=said.append)

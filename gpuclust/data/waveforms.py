@@ -128,11 +128,14 @@ def spectrograms_from_stream(stream, p: SpectrogramParams = SpectrogramParams(),
 
 
 def waveforms_to_ris(inputs, output, p: SpectrogramParams = SpectrogramParams(),
-                     d: DetectionParams = DetectionParams(), append: bool = False, units: str = "counts") -> int:
+                     d: DetectionParams = DetectionParams(), append: bool = False, units: str = "counts",
+                     skipped: list | None = None) -> int:
     """Detect events in every waveform file and write their spectrograms to `output` (RIS layout).
 
     Returns the number of spectrograms written. The output appears (or grows) only when all went well;
-    appending needs the parameters the file was made with (they are stored in it).
+    appending needs the parameters the file was made with (they are stored in it). Given a list as `skipped`,
+    a file that cannot be read or cut is added to it as (path, reason) and the rest go on; without one, the
+    first such file ends the job (`--append`: a file is added whole or not at all).
     """
     import obspy
 
@@ -143,15 +146,23 @@ def waveforms_to_ris(inputs, output, p: SpectrogramParams = SpectrogramParams(),
         check_same_parameters(output, params)
     found = Detections()
     for path in inputs:
-        if not os.path.exists(path):
-            raise GpuclustError(f"{path}: no such file")
         try:
-            stream = obspy.read(path)
-        except Exception as e:  # ObsPy raises many types for unreadable files
-            raise GpuclustError(f"{path}: ObsPy cannot read it as a waveform file ({type(e).__name__}: {e})")
-        got = spectrograms_from_stream(stream, p, d, units)
+            if not os.path.exists(path):
+                raise GpuclustError(f"{path}: no such file")
+            try:
+                stream = obspy.read(path)
+            except Exception as e:  # ObsPy raises many types for unreadable files
+                raise GpuclustError(f"{path}: ObsPy cannot read it as a waveform file ({type(e).__name__}: {e})")
+            got = spectrograms_from_stream(stream, p, d, units)
+        except GpuclustError as e:
+            if skipped is None:
+                raise
+            skipped.append((path, str(e)))
+            continue
         for name in ("spec", "traces", "catalogue"):
             getattr(found, name).extend(getattr(got, name))
+    if skipped and len(skipped) == len(inputs):
+        raise GpuclustError(f"none of the {len(inputs)} waveform file(s) could be used; the first: {skipped[0][1]}")
     if not len(found):
         raise GpuclustError(
             f"no events detected in {len(inputs)} file(s) with STA/LTA on={d.on}, off={d.off}; "

@@ -138,8 +138,17 @@ def _spectrogram_file(model: RunModel, inputs, out, log) -> str:
     if not params:
         log("the run's data were not cut from waveforms by gpuclust: using the reference parameters "
             "(50 Hz, 3-20 Hz, 4 s windows, STA/LTA 0.5/30 s, on 15, off 10)")
-    n = waveforms_to_ris(list(inputs), path, p.check(), d.check(), units=params.get("units", "counts"))
-    log(f"cut {n} spectrograms from {len(inputs)} waveform file(s) into {path}")
+    skipped = []  # one bad file is named and skipped, as by the archive job, not allowed to sink the rest
+    n = waveforms_to_ris(list(inputs), path, p.check(), d.check(), units=params.get("units", "counts"),
+                         skipped=skipped)
+    log(f"cut {n} spectrograms from {len(inputs) - len(skipped)} waveform file(s) into {path}"
+        + (f"; {len(skipped)} skipped, listed in {path}.skipped.csv" if skipped else ""))
+    for name, why in skipped:
+        log(f"skipped {why}" if why.startswith(f"{name}:") else f"skipped {name}: {why}")
+    if skipped:
+        from ..archive.job import write_skipped
+
+        write_skipped(path, skipped)
     return path
 
 
