@@ -11,6 +11,7 @@ import os
 import click
 
 from gpuclust import __version__
+from gpuclust.threads import MAX_THREADS
 
 from . import analysis, data, explore, pipeline
 
@@ -18,7 +19,7 @@ from . import analysis, data, explore, pipeline
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="gpuclust")
 @click.option("--debug", is_flag=True, help="Show the full traceback of an internal error (for bug reports).")
-@click.option("--threads", type=click.IntRange(1), default=None,
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=None,
               help="CPU threads for torch and BLAS [the cores not busy with other work].")
 @click.option("--portable", is_flag=True, envvar="GPUCLUST_PORTABLE",
               help="The same results on any x86-64 CPU with AVX2: every library takes its AVX2 code path "

@@ -35,6 +35,11 @@ _fixed: dict | None = None  # while fixed_threads is active: what it set
 _SHORT_SPINS = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
 
 
+# The most threads a count may ask for: more than any machine's cores, and below what the OpenMP runtimes
+# survive (a count of 100,000 crashed torch's with a segmentation fault; 5,000 ran).
+MAX_THREADS = 1024
+
+
 def configure_before_import() -> None:
     """Short OpenMP spin-waits; must run before torch / NumPy / scikit-learn are imported."""
     for key, value in _SHORT_SPINS.items():
@@ -135,10 +140,10 @@ def _own_cpu_seconds() -> float:
 def choose(requested: int | None = None) -> int:
     """Threads to use: requested, else GPUCLUST_THREADS, else free cores (at least 1)."""
     if requested:
-        return max(1, int(requested))
+        return min(MAX_THREADS, max(1, int(requested)))
     env = os.environ.get("GPUCLUST_THREADS")
     if env and env.isdigit() and int(env) > 0:
-        return int(env)
+        return min(MAX_THREADS, int(env))
     return max(1, usable_cores() - int(round(busy_cores())))
 
 

@@ -241,6 +241,8 @@ def test_tsne_options_and_labels_file(small, tmp_path):
     ("lr = [1]\n", ["lr", "number"]),
     ("k = 0\n", ["k must be at least 1"]),
     ("split = [0.7, 0.2]\n", ["split"]),
+    ("split = [0.5, 0.6, 0.1]\n", ["split", "sum to 1", "0.6"]),  # was run as a 17/20/3 split, exit 0
+    ("compute_threads = 100000\n", ["compute_threads must be between 1 and 1024"]),  # crashed in OpenMP
     ("wings = 2\n", ["unknown config option", "wings"]),
     ("epochs = \n", ["cannot parse"]),
 ])

@@ -74,3 +74,9 @@ def test_an_output_that_is_an_input_or_not_a_regular_file_is_refused_and_left_al
     assert not os.path.isfile(fifo) and not (tmp_path / "fifo.csv").exists()
     r = run("embed", tmp_path / "no-checkpoint.pt", data, "-o", f"{tmp_path / 'nodir'}/")
     assert r.exit_code == 2 and "a directory's name" in r.output and ".tmp" not in r.output, r.output
+
+
+def test_a_thread_count_no_runtime_survives_is_refused(tmp_path):
+    """`--threads 100000` ended in a segmentation fault in torch's OpenMP runtime, with no message."""
+    r = run("--threads", 100000, "info", tmp_path / "missing.h5")
+    assert r.exit_code == 2 and "1<=x<=1024" in r.output, r.output

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import GpuclustError
+from ..threads import MAX_THREADS
 
 
 GPU_BATCH_SIZE = 256  # the training batch on a GPU when none is given (RunConfig.for_device)
@@ -102,8 +103,8 @@ class RunConfig:
                 self.compute_threads = int(self.compute_threads)
             except (TypeError, ValueError):
                 raise GpuclustError(f"compute_threads must be a whole number or 'auto', got {self.compute_threads!r}")
-            if self.compute_threads < 1:
-                raise GpuclustError(f"compute_threads must be at least 1, got {self.compute_threads}")
+            if not 1 <= self.compute_threads <= MAX_THREADS:
+                raise GpuclustError(f"compute_threads must be between 1 and {MAX_THREADS}, got {self.compute_threads}")
         if isinstance(self.k, int) and self.k < 1:
             raise GpuclustError(f"k must be at least 1, got {self.k}")
         for name in ("epochs", "batch_size", "latent_dim", "synth_rows", "k_max", "n_init", "dec_epochs", "patience",
@@ -120,9 +121,9 @@ class RunConfig:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise GpuclustError(f"{name} must be positive, got {getattr(self, name)}")
         if len(self.split) != 3 or any(not isinstance(v, (int, float)) or v < 0 for v in self.split) \
-                or self.split[0] <= 0:
-            raise GpuclustError(f"split must be three fractions (train, validation, test) with train > 0, "
-                                f"got {self.split}")
+                or self.split[0] <= 0 or abs(sum(self.split) - 1) > 1e-6:
+            raise GpuclustError(f"split must be three fractions (train, validation, test) with train > 0 that sum "
+                                f"to 1, got {self.split}")
         if self.dec and self.objective == "mixture":
             raise GpuclustError("--dec and --objective mixture both refine the encoder for clustering; choose one "
                                 "(--dec is the reference's DEC, --objective mixture the mixture-based refinement)")
