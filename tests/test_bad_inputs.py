@@ -307,3 +307,34 @@ def test_commands_that_fail_after_checking_their_output_leave_no_directory_behin
     (tmp_path / "kept").mkdir()  # a directory the user made stays, even when the command fails
     assert_user_error(invoke("cluster", small / "lat.h5", "-k", "301", "-o", tmp_path / "kept", "--device", "cpu"))
     assert (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir())
+
+
+@pytest.mark.parametrize("change, words", [
+    ("short Label", ["/4.0/Label has 20 rows", "Spectrogram 50", "row for row"]),
+    ("short Trace", ["/4.0/Trace has 20 rows"]),
+    ("short Catalogue", ["/4.0/Catalogue has 20 rows"]),
+    ("NaN frequencies", ["frequency vector (column 0)", "NaN or inf"]),
+    ("NaN times", ["time vector (last row)", "NaN or inf"]),
+    ("Spectrogram a group", ["/4.0/Spectrogram is a group, not a dataset"]),
+])
+def test_a_ris_file_whose_parts_disagree_is_refused_when_opened(tmp_path, change, words):
+    """Each of these ran the whole training and then ended in an internal error (IndexError in the embed or
+    catalogue stage, NaN axis limits in the figures, AttributeError for a group): found by a QA pass."""
+    path = tmp_path / "r.h5"
+    make_ris_file(path)
+    with h5py.File(path, "r+") as h5:
+        g = h5["4.0"]
+        if change.startswith("short"):
+            name = change.split()[1]
+            data = g[name][:20] if name in g else np.zeros(20, np.int64)
+            if name in g:
+                del g[name]
+            g.create_dataset(name, data=data)
+        elif change == "NaN frequencies":
+            g["Spectrogram"][0, 3, 0] = np.nan
+        elif change == "NaN times":
+            g["Spectrogram"][0, -1, 5] = np.nan
+        else:
+            del g["Spectrogram"]
+            g.create_group("Spectrogram")
+    assert_user_error(invoke("info", path), *words)

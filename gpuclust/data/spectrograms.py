@@ -268,6 +268,8 @@ def _open_ris(path, h5, group) -> SpectrogramFile:
     if RIS_DATASET not in g:
         raise GpuclustError(f"{path}: group /{group} has no {RIS_DATASET} dataset")
     ds = g[RIS_DATASET]
+    if not isinstance(ds, h5py.Dataset):
+        raise GpuclustError(f"{path}: /{group}/{RIS_DATASET} is a group, not a dataset")
     if ds.ndim != 3 or ds.shape[1] < 3 or ds.shape[2] < 3:
         raise GpuclustError(
             f"{path}: /{group}/{RIS_DATASET} has shape {ds.shape}; expected (M, H+1, W+1) "
@@ -278,6 +280,14 @@ def _open_ris(path, h5, group) -> SpectrogramFile:
     if m:
         first = ds[0]
         freqs, times = first[:-1, 0].astype(np.float64), first[-1, 1:].astype(np.float64)
+        for what, v in (("frequency vector (column 0)", freqs), ("time vector (last row)", times)):
+            if not np.isfinite(v).all():  # the figures' axes, predict's check of the image: found only after training
+                raise GpuclustError(f"{path}: the {what} of /{group}/{RIS_DATASET} holds NaN or inf")
+    for name in ("Trace", "Catalogue", "Label"):  # read row by row with the spectrograms: the same rows
+        if name in g and (not isinstance(g[name], h5py.Dataset) or not g[name].shape or len(g[name]) != m):
+            what = f"{len(g[name])} rows" if isinstance(g[name], h5py.Dataset) and g[name].shape else "no rows"
+            raise GpuclustError(f"{path}: /{group}/{name} has {what}, /{group}/{RIS_DATASET} {m}; "
+                                f"they must match row for row")
     names = []
     if "Label" in g:
         names = list(json.loads(g["Label"].attrs.get("class_names", "[]")))
