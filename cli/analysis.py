@@ -74,7 +74,7 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
 
     from gpuclust.atomic import write_json
     from gpuclust.backend import resolve_backend
-    from gpuclust.clustering.select_k import suggest_all, sweep
+    from gpuclust.clustering.select_k import highest_k, suggest_all, sweep
     from gpuclust.errors import GpuclustError
     from gpuclust.latents import load_latents
     from gpuclust.plots.figures import k_selection_figure
@@ -88,9 +88,10 @@ def select_k(latents, k_min, k_max, methods, seed, out, device):
     backend = resolve_backend(device)
     x = check_latents(backend.asarray(lat.z, dtype=backend.float_dtype),
                       what=latents)
-    if len(lat.z) <= k_max:
-        raise GpuclustError(f"{latents}: {len(lat.z)} latents are too few to try K up to {k_max}; "
-                            f"use --k-max {max(2, len(lat.z) - 1)} or more data")
+    if highest_k(len(lat.z)) < k_max:
+        raise GpuclustError(f"{latents}: {len(lat.z)} latents are too few to try K up to {k_max} (the stability "
+                            f"criterion fits each K on half of them); use --k-max {max(2, highest_k(len(lat.z)))} "
+                            "or more data")
     from gpuclust.threads import fixed_threads
 
     with output_dir(out), fixed_threads():  # as for runs: results that do not depend on the thread count

@@ -44,3 +44,15 @@ def test_select_k_writes_table_plot_and_suggestion(tmp_path):
     assert "suggested K = 3" in r.output and "stability: K = 3" in r.output and "entropy: K =" in r.output
     assert (out / "k_selection.png").stat().st_size > 10_000
     assert len(json.load(open(out / "k_selection.json"))["rows"]) == 4
+
+
+def test_select_k_asks_only_for_ks_its_stability_check_can_fit_and_its_advice_works(tmp_path):
+    """Regression: select-k's own advice (--k-max N - 1) ended in an internal error: its stability criterion
+    fits each K on half of the latents (n_samples=150 should be >= n_clusters=151)."""
+    lat = latent_file(tmp_path, n=20)
+    r = CliRunner().invoke(cli, ["select-k", str(lat), "--k-max", "11", "--method", "kmeans", "-o",
+                                 str(tmp_path / "a"), "--device", "cpu"])
+    assert r.exit_code == 2 and "use --k-max 10 or more data" in r.output and "half" in r.output, r.output
+    r = CliRunner().invoke(cli, ["select-k", str(lat), "--k-max", "10", "--method", "kmeans", "-o",
+                                 str(tmp_path / "b"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output

@@ -23,6 +23,11 @@ def _log_wk(x, k, seed):
     return math.log(max(km.inertia_, 1e-300)), km
 
 
+def highest_k(n: int) -> int:
+    """The highest K a sweep of n latents can try: its stability criterion fits each K on half of them."""
+    return n // 2
+
+
 def sweep(x, k_values, methods=("gmm", "kmeans"), n_refs: int = 5, sample_size: int = 20000,
           seed: int = 0, covariance_type: str = "full", progress=None, stability: bool = False,
           entropy: bool = False, stability_splits: int = 3) -> dict:

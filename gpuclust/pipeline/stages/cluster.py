@@ -19,14 +19,14 @@ from .common import encoder_checkpoint, open_data
 def choose_k(ctx, lat, train_mask) -> int:
     """cfg.k, or with "auto" the choice of AUTO_CRITERION on the training latents; every criterion's curve, its
     choice and runner-up in k_selection.json and .png."""
-    from ...clustering.select_k import AUTO_CRITERION, suggest_all, sweep
+    from ...clustering.select_k import AUTO_CRITERION, highest_k, suggest_all, sweep
     from ...plots.figures import k_selection_figure
 
     cfg, run_dir, backend = ctx.cfg, ctx.run, ctx.backend
     if cfg.k != "auto":
         return int(cfg.k)
     x = backend.asarray(lat.z[train_mask], dtype=backend.float_dtype)
-    hi = min(cfg.k_max, int(train_mask.sum()) - 1)
+    hi = min(cfg.k_max, highest_k(int(train_mask.sum())))
     if hi < 3:
         raise GpuclustError("too few training samples to choose K automatically; give --k")
     res = sweep(x, range(2, hi + 1), (cfg.method,), seed=cfg.seed, stability=True, entropy=cfg.method == "gmm")
