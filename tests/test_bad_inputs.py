@@ -338,3 +338,17 @@ def test_a_ris_file_whose_parts_disagree_is_refused_when_opened(tmp_path, change
             del g["Spectrogram"]
             g.create_group("Spectrogram")
     assert_user_error(invoke("info", path), *words)
+
+
+def test_k_against_the_training_split_including_one_row_for_a_mixture():
+    """A one-row file with --k 1 trained and then ended in an internal error in the refine stage (the mixture
+    it fits needs two rows); with K-means and the reconstruction objective one row is enough."""
+    from gpuclust.errors import GpuclustError
+    from gpuclust.pipeline.config import make_config
+    from gpuclust.pipeline.stages.common import check_k
+
+    with pytest.raises(GpuclustError, match="needs at least 2; use more data"):
+        check_k(make_config(None, k=1), 1, 1, 1)
+    check_k(make_config(None, k=1, method="kmeans", objective="reconstruction"), 1, 1, 1)
+    with pytest.raises(GpuclustError, match="K = 8 clusters asked for.* 5 of the file's 6 usable rows"):
+        check_k(make_config(None, k=8), 5, 6, 7)

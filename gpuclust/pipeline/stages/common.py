@@ -46,6 +46,10 @@ def check_k(cfg: RunConfig, n_train: int, n_usable: int, n_rows: int) -> None:
         raise GpuclustError(
             f"K = {cfg.k} clusters asked for, but the clustering is fitted on the training split: "
             f"{n_train} of the file's {n_usable} usable rows ({n_rows} in all); use a smaller --k or more data")
+    if n_train < 2 and (cfg.method == "gmm" or cfg.objective == "mixture"):  # the refinement fits one too
+        raise GpuclustError(
+            f"a Gaussian mixture is fitted on the training split, {n_train} of the file's {n_usable} usable rows "
+            f"({n_rows} in all), and needs at least 2; use more data")
 
 
 def load_splits(ctx) -> dict:
