@@ -157,14 +157,17 @@ def tsne(latents, labels, max_points, perplexity, learning_rate, early_exaggerat
         if backend.device == "cpu" and len(idx) > 10_000:
             click.echo(f"note: openTSNE on CPU takes about 30 s per 10,000 points on 2 cores; {len(idx)} points "
                        "will take several minutes")
-        t = time.perf_counter()
-        xy = run_tsne(lat.z[idx], backend, seed, perplexity, learning_rate, early_exaggeration)
         lab = np.zeros(len(idx), dtype=int)
-        if by_row is not None:
+        if by_row is not None:  # before the map is computed, not after
             missing = [int(r) for r in lat.rows[idx] if int(r) not in by_row]
             if len(missing) == len(idx):
                 raise GpuclustError(f"{labels}: none of its rows are rows of {latents}; are they from the same run?")
-            lab = np.array([by_row.get(int(r), -1) for r in lat.rows[idx]])
+            if missing:
+                raise GpuclustError(f"{labels}: {len(missing)} of the {len(idx)} points mapped have no label there "
+                                    f"(row {missing[0]}, ...); are they from the same run?")
+            lab = np.array([by_row[int(r)] for r in lat.rows[idx]])
+        t = time.perf_counter()
+        xy = run_tsne(lat.z[idx], backend, seed, perplexity, learning_rate, early_exaggeration)
         with atomic_path(os.path.join(out, "tsne.csv")) as tmp, open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["row", "x", "y", "cluster"])

@@ -56,3 +56,14 @@ def test_select_k_asks_only_for_ks_its_stability_check_can_fit_and_its_advice_wo
     r = CliRunner().invoke(cli, ["select-k", str(lat), "--k-max", "10", "--method", "kmeans", "-o",
                                  str(tmp_path / "b"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
+
+
+def test_tsne_refuses_labels_that_cover_only_some_of_its_points_before_mapping(tmp_path):
+    """Regression: labels.csv of another, smaller run ended in an internal error after the map was computed."""
+    lat = latent_file(tmp_path, n=60)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("row,cluster\n" + "".join(f"{2 * i + 1},{i % 3}\n" for i in range(40)))
+    r = CliRunner().invoke(cli, ["tsne", str(lat), "--labels", str(labels), "-o", str(tmp_path / "t"),
+                                 "--device", "cpu"])
+    assert r.exit_code == 2 and "20 of the 60 points mapped have no label there (row 81" in r.output, r.output
+    assert not (tmp_path / "t").exists()
