@@ -1,9 +1,11 @@
 """`gpuclust run` end to end on a tiny configuration, resume, config files, bad options, report, bench."""
 import csv
 import json
+import os
 import re
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from gpuclust_cli.commands import cli
@@ -85,6 +87,25 @@ def test_resume_skips_finished_stages(tiny_run):
     assert r.exit_code == 0, r.output
     for stage in ("data", "train", "embed", "cluster", "tsne", "figures"):
         assert f"[{stage}] already complete, skipped" in r.output
+
+
+def test_resume_rebuilds_a_deleted_model_and_best_checkpoint(tiny_run, tmp_path):
+    """Regression: with model/ deleted, --resume said every stage was complete, exit 0, and left no model
+    (predict's advice was that very command); a deleted best.pt was not written again either."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], out)
+    best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    shutil.rmtree(out / "model")
+    os.remove(out / "checkpoints" / "best.pt")
+    r = invoke("run", *TINY, "-o", out, "--resume")
+    assert r.exit_code == 0, r.output
+    assert "[train] ..." in r.output and "[cluster] ..." in r.output and "[embed] already complete" in r.output
+    assert (out / "model" / "model.json").exists()
+    again = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    assert again["epoch"] == best["epoch"] and all(torch.equal(again["model"][k], v) for k, v in best["model"].items())
+    assert (out / "labels.csv").read_bytes() == (tiny_run[0] / "labels.csv").read_bytes()
 
 
 def test_changed_option_reruns_only_what_depends_on_it(tiny_run, tmp_path):

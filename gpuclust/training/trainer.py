@@ -122,5 +122,9 @@ def train_autoencoder(model, train, val, cfg: TrainConfig, out_dir, device: str 
                on_epoch_end=on_epoch_end)
     if objective.best_state is not None:
         model.load_state_dict(objective.best_state)
+        if not os.path.exists(objective.best_path):  # deleted, and resumed with no epoch left to improve on it
+            scores = [h["val_loss"] if h["val_loss"] is not None else h["train_loss"] for h in history]
+            save_checkpoint(objective.best_path, {"config": model.config, "model": objective.best_state,
+                                                  "epoch": history[scores.index(min(scores))]["epoch"]})
     return history
 

@@ -176,7 +176,7 @@ def load_centres(ctx) -> np.ndarray:
     return np.load(ctx.run.file("centres.npy"), allow_pickle=False)
 
 
-STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv"),
+STAGE = Stage("cluster", run, produces=("labels.csv", "metrics.json", "cluster_stability.csv", "model/model.json"),
               needs=("latents", "splits", "data_file"),
               keys=("method", "k", "k_max", "covariance_type", "n_init", "novelty_percentile", "format", "fit_on"))
 # (novelty_score is the embed stage's key: a key invalidates its stage and every later one)
