@@ -25,6 +25,7 @@ from gpuclust.atomic import disk_full
 from gpuclust.errors import GpuclustError
 
 USER_ERROR, INTERNAL_ERROR, INTERRUPTED, TERMINATED = 2, 1, 130, 128 + signal.SIGTERM
+BROKEN_PIPE = 128 + signal.SIGPIPE  # as a command the shell's SIGPIPE stopped
 
 
 class Terminated(KeyboardInterrupt):
@@ -113,6 +114,9 @@ def friendly(fn):
                 sys.exit(TERMINATED)
             if _debug():
                 raise
+            if isinstance(e, BrokenPipeError) and e.filename is None:  # stdout's reader went away (`| head`)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing to flush into at exit
+                sys.exit(BROKEN_PIPE)
             if disk_full(e):
                 _say(full_disk_message(e))
                 sys.exit(USER_ERROR)

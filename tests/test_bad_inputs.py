@@ -352,3 +352,18 @@ def test_k_against_the_training_split_including_one_row_for_a_mixture():
     check_k(make_config(None, k=1, method="kmeans", objective="reconstruction"), 1, 1, 1)
     with pytest.raises(GpuclustError, match="K = 8 clusters asked for.* 5 of the file's 6 usable rows"):
         check_k(make_config(None, k=8), 5, 6, 7)
+
+
+def test_a_complex_spectrogram_and_a_short_latent_row_index_are_refused(tmp_path):
+    """Both were accepted silently: a complex Spectrogram read as its real part (NumPy's ComplexWarning
+    printed), and cluster labelled only the rows a shorter 'row' dataset named."""
+    path = tmp_path / "c.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_group("4.0").create_dataset("Spectrogram", data=np.ones((4, 10, 12), np.complex64))
+    assert_user_error(invoke("info", path), "complex64 values", "real numbers")
+    lat = tmp_path / "lat.h5"
+    with h5py.File(lat, "w") as h5:
+        h5.create_dataset("latent", data=np.random.default_rng(0).random((10, 3)))
+        h5.create_dataset("row", data=np.arange(5))
+    assert_user_error(invoke("cluster", lat, "-k", "2", "-o", tmp_path / "out"), "'row' has 5 values",
+                      "'latent' 10 rows")

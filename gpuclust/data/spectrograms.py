@@ -270,6 +270,7 @@ def _open_ris(path, h5, group) -> SpectrogramFile:
     ds = g[RIS_DATASET]
     if not isinstance(ds, h5py.Dataset):
         raise GpuclustError(f"{path}: /{group}/{RIS_DATASET} is a group, not a dataset")
+    _check_real(path, f"/{group}/{RIS_DATASET}", ds)
     if ds.ndim != 3 or ds.shape[1] < 3 or ds.shape[2] < 3:
         raise GpuclustError(
             f"{path}: /{group}/{RIS_DATASET} has shape {ds.shape}; expected (M, H+1, W+1) "
@@ -306,6 +307,13 @@ def _open_ris(path, h5, group) -> SpectrogramFile:
     )
 
 
+def _check_real(path, name: str, ds) -> None:
+    """Power spectra are real numbers: a complex dataset was read as its real part with a NumPy warning."""
+    if ds.dtype.kind not in "fiub":
+        raise GpuclustError(f"{path}: {name} holds {ds.dtype} values; spectrograms must be real numbers "
+                            "(for a complex STFT, write its power, |X|^2)")
+
+
 def _open_plain(path, h5, dataset, freqs_dataset, times_dataset, labels_dataset) -> SpectrogramFile:
     def need(name, what):
         if name not in h5 or not isinstance(h5[name], h5py.Dataset):
@@ -313,6 +321,7 @@ def _open_plain(path, h5, dataset, freqs_dataset, times_dataset, labels_dataset)
         return h5[name]
 
     ds = need(dataset, "spectrogram")
+    _check_real(path, dataset, ds)
     shape = ds.shape
     if not (len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)) or min(shape[-2:]) < 2:
         raise GpuclustError(f"{path}: dataset {dataset!r} has shape {shape}; expected (N, H, W) or (N, 1, H, W)")

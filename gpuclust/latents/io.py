@@ -67,6 +67,10 @@ def load_latents(path, n_workers: int | None = None) -> Latents:
         rows = h5["row"][:] if "row" in h5 else np.arange(len(z))
         truth = h5["truth"][:] if "truth" in h5 else None
         errors = h5["reconstruction_error"][:] if "reconstruction_error" in h5 else None
+        for name, v in (("row", rows), ("truth", truth), ("reconstruction_error", errors)):
+            if v is not None and len(v) != len(z):  # one value per latent: a shorter one labelled only its rows
+                raise GpuclustError(f"{path}: '{name}' has {len(v)} values, 'latent' {len(z)} rows; "
+                                    "they must match row for row")
         return Latents(z, rows, truth, dict(h5.attrs), errors)
 
 
