@@ -408,3 +408,11 @@ def test_predict_on_waveform_files_skips_a_bad_file_and_labels_the_rest(archive,
     assert rows[0] == ["unit", "reason"] and [r[0] for r in rows[1:]] == [str(tmp_path / "empty.mseed")]
     with pytest.raises(GpuclustError, match="none of the 1 waveform file"):
         _spectrogram_file(model, [str(tmp_path / "empty.mseed")], str(tmp_path / "p"), log=said.append)
+
+
+def test_a_job_whose_every_file_is_unreadable_says_so_not_to_lower_the_thresholds(tmp_path):
+    for name in ("a.mseed", "b.mseed"):
+        (tmp_path / name).write_bytes(b"not a waveform")
+    with pytest.raises(GpuclustError, match=r"none of the 2 unit\(s\) could be used; the first: .*a.mseed") as e:
+        run_archive([str(tmp_path / "a.mseed"), str(tmp_path / "b.mseed")], tmp_path / "o.h5", **args())
+    assert "thresholds" not in str(e.value) and not os.path.exists(tmp_path / "o.h5.partial")

@@ -236,6 +236,8 @@ def run_job(units, output: str, cfg: UnitConfig, executor=None, workers: int = 1
     if s.rows == 0:
         writer.close()
         os.remove(writer.partial)
+        if len(s.skipped) == len(units):  # nothing was read at all: the thresholds are not the problem
+            raise GpuclustError(f"none of the {len(units)} unit(s) could be used; the first: {s.skipped[0][1]}")
         raise GpuclustError(f"no events detected in {len(units)} unit(s) with STA/LTA on={cfg.d.on}, off={cfg.d.off}"
                             + (f" ({len(s.skipped)} skipped: {s.skipped[0][1]})" if s.skipped else "")
                             + "; try lower --on/--off thresholds")
