@@ -53,7 +53,8 @@ def digests(run_dir: str, cache: str) -> dict:
     for path in sorted(glob.glob(os.path.join(cache, "synthetic-*.h5"))):
         with h5py.File(path) as f:
             data.update(np.ascontiguousarray(f["4.0/Spectrogram"][:]).tobytes())
-    out = {"data": data.hexdigest(), "latents": hashlib.sha256(load_latents(os.path.join(run_dir, "latents.h5")).z.tobytes()).hexdigest()}
+    z = load_latents(os.path.join(run_dir, "latents.h5")).z
+    out = {"data": data.hexdigest(), "latents": hashlib.sha256(z.tobytes()).hexdigest()}
     for name in OUTPUTS:
         with open(os.path.join(run_dir, name), "rb") as f:
             out[name] = hashlib.sha256(f.read()).hexdigest()
@@ -62,15 +63,9 @@ def digests(run_dir: str, cache: str) -> dict:
 
 def versions() -> dict:
     """This Python's versions of the packages that compute (the child runs in the same one)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from gpuclust.environment import package_version
 
-    out = {}
-    for p in VERSIONED:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            out[p] = None
-    return out
+    return {p: package_version(p) for p in VERSIONED}
 
 
 def measure(extra_env: dict | None = None, portable: bool = True) -> dict:
