@@ -50,8 +50,8 @@ class Summary:
         out = []
         for note in list(dict.fromkeys(s.notes))[:20]:
             out.append(f"note: {note}")
-        for key, reason in s.skipped[:20]:  # most reasons name their unit already
-            out.append(f"skipped {reason}" if reason.startswith(f"{key}:") else f"skipped {key}: {reason}")
+        for key, reason in s.skipped[:20]:
+            out.append(skipped_line(key, reason))
         if len(s.skipped) > 20:
             out.append(f"... and {len(s.skipped) - 20} more skipped")
         rate = (s.units - s.done_before) / s.seconds if s.seconds > 0 else 0.0
@@ -188,6 +188,11 @@ class StreamWriter:
                 w.writerows(json.loads(s) for s in cat.asstr()[lo:lo + 4096])
         os.chmod(self.partial, 0o666 & ~_umask())
         os.replace(self.partial, self.path)
+
+
+def skipped_line(key: str, reason: str) -> str:
+    """One skipped unit (or file) in the closing summary; most reasons name their unit already."""
+    return f"skipped {reason}" if reason.startswith(f"{key}:") else f"skipped {key}: {reason}"
 
 
 def write_skipped(path: str, skipped) -> None:

@@ -143,11 +143,11 @@ def _spectrogram_file(model: RunModel, inputs, out, log) -> str:
                          skipped=skipped)
     log(f"cut {n} spectrograms from {len(inputs) - len(skipped)} waveform file(s) into {path}"
         + (f"; {len(skipped)} skipped, listed in {path}.skipped.csv" if skipped else ""))
-    for name, why in skipped:
-        log(f"skipped {why}" if why.startswith(f"{name}:") else f"skipped {name}: {why}")
     if skipped:
-        from ..archive.job import write_skipped
+        from ..archive.job import skipped_line, write_skipped
 
+        for name, why in skipped:
+            log(skipped_line(name, why))
         write_skipped(path, skipped)
     return path
 
