@@ -90,6 +90,11 @@ class Reconstruction(Objective):
             print(f"epoch {epoch.number}: training loss {train_loss:.4e}{vl} ({rate:.0f} spectrograms/s)")
 
 
+def epoch_score(entry: dict) -> float:
+    """What the best epoch is chosen by: its validation loss, or its training loss without a validation split."""
+    return entry["val_loss"] if entry["val_loss"] is not None else entry["train_loss"]
+
+
 def train_autoencoder(model, train, val, cfg: TrainConfig, out_dir, device: str = "cpu", resume: bool = False,
                       on_epoch_end=None) -> list[dict]:
     """Train `model` on sources `train` / `val`; return the loss history (also in out_dir/history.json).
@@ -123,8 +128,8 @@ def train_autoencoder(model, train, val, cfg: TrainConfig, out_dir, device: str 
     if objective.best_state is not None:
         model.load_state_dict(objective.best_state)
         if not os.path.exists(objective.best_path):  # deleted, and resumed with no epoch left to improve on it
-            scores = [h["val_loss"] if h["val_loss"] is not None else h["train_loss"] for h in history]
+            best = min(history, key=epoch_score)  # the first of equal scores, as end_epoch kept it
             save_checkpoint(objective.best_path, {"config": model.config, "model": objective.best_state,
-                                                  "epoch": history[scores.index(min(scores))]["epoch"]})
+                                                  "epoch": best["epoch"]})
     return history
 

@@ -6,7 +6,7 @@ import torch
 
 from ...models import build_model
 from ...training.sources import held_bytes, make_source
-from ...training.trainer import TrainConfig, train_autoencoder
+from ...training.trainer import TrainConfig, epoch_score, train_autoencoder
 from .base import Stage
 from .common import check_k, model_config, open_data
 
@@ -29,7 +29,7 @@ def run(ctx) -> dict:
         hist = train_autoencoder(model, train, val, tc, run_dir.file("checkpoints"), device, resume=ctx.resume)
     loss_figure(hist, run_dir.file("loss.png"), title=f"{cfg.model.upper()} training")
     return {"epochs": len(hist), "final_train_loss": hist[-1]["train_loss"], "final_val_loss": hist[-1]["val_loss"],
-            "best_val_loss": min(h["val_loss"] if h["val_loss"] is not None else h["train_loss"] for h in hist),
+            "best_val_loss": min(epoch_score(h) for h in hist),
             "samples_per_s": float(np.median([h["samples_per_s"] for h in hist]))}
 
 
