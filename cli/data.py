@@ -229,6 +229,7 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
     """Encode every row of a spectrogram file in file order; write latents with their row index."""
     from tqdm import tqdm
 
+    from gpuclust.atomic import ensure_writable_file
     from gpuclust.backend import resolve_backend
     from gpuclust.data.loader import usable_rows
     from gpuclust.data.spectrograms import open_spectrograms
@@ -236,7 +237,6 @@ def embed(checkpoint, path, group, dataset, freqs_dataset, times_dataset, labels
     from gpuclust.latents import Latents, save_latents
     from gpuclust.latents.encode import encode_rows
     from gpuclust.latents.handoff import to_array
-    from gpuclust.atomic import ensure_writable_file
     from gpuclust.threads import fixed_threads
     from gpuclust.training.checkpoint import load_model
 

@@ -32,6 +32,7 @@ NEEDED_FLAGS = ("avx2", "fma")
 LIBRARIES = ("numpy", "torch", "scipy", "sklearn")
 ENV = "GPUCLUST_PORTABLE"
 
+
 def requested() -> bool:
     return os.environ.get(ENV, "") not in ("", "0")
 

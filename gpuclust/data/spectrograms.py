@@ -285,9 +285,10 @@ def _open_ris(path, h5, group) -> SpectrogramFile:
             if not np.isfinite(v).all():  # the figures' axes, predict's check of the image: found only after training
                 raise GpuclustError(f"{path}: the {what} of /{group}/{RIS_DATASET} holds NaN or inf")
     for name in ("Trace", "Catalogue", "Label"):  # read row by row with the spectrograms: the same rows
-        if name in g and (not isinstance(g[name], h5py.Dataset) or not g[name].shape or len(g[name]) != m):
-            what = f"{len(g[name])} rows" if isinstance(g[name], h5py.Dataset) and g[name].shape else "no rows"
-            raise GpuclustError(f"{path}: /{group}/{name} has {what}, /{group}/{RIS_DATASET} {m}; "
+        part = g.get(name)
+        rows = len(part) if isinstance(part, h5py.Dataset) and part.shape else "no"  # a group, or a scalar
+        if part is not None and rows != m:
+            raise GpuclustError(f"{path}: /{group}/{name} has {rows} rows, /{group}/{RIS_DATASET} {m}; "
                                 f"they must match row for row")
     names = []
     if "Label" in g:
